@@ -1,0 +1,211 @@
+"""Emotion-wheel label mapping and the three EW metrics of MER-UniBench (hit rate, OV precision/recall/F).
+
+Source: zeroQiaoba/AffectGPT @ fffca794 ``AffectGPT/my_affectgpt/evaluation/wheel.py`` and ``ew_metric.py``
+(identical in waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/{wheel,ew_metric}.py``). Everything is table driven:
+``format.csv`` (word forms), ``synonym.xlsx`` (8 GPT synonym runs) and ``wheel1..5.xlsx`` (3-level wheels).
+The data files are not shipped with emox; :meth:`EmotionWheels.load` reads them from the folder the user gives.
+
+Quirks kept on purpose (they change scores, see docs/evaluation.md):
+* a label maps through the **alphabetically first** raw word that is in the wheel (``fear`` -> ``brave`` -> *happy*
+  in wheel2);
+* a word listed twice in one wheel takes the cluster of its **last** occurrence;
+* a label that maps nowhere (``neutral``, ``surprise`` in wheel5, ...) is dropped; a sample whose ground truth is
+  dropped is skipped, so each wheel has its own denominator.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emox_core.errors import EmoxError
+from emox_core.fileio import require_dir, require_file
+
+WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
+LEVELS = ("level1", "level2")
+SYNONYM_RUNS = 8
+_SPLIT = re.compile(r"['\",]")
+
+
+def string_to_list(value: Any) -> list[str]:
+    """AffectGPT ``string_to_list``: "[a, 'b']" -> ["a", "b"]; '' / NaN -> []; lists pass through.
+
+    Quotes and commas both separate items; items are stripped, lower-cased, and empty ones dropped.
+    """
+    if value is None:
+        return []
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [str(item).lower().strip() for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    text = str(value).strip()
+    if text.startswith("["):
+        text = text[1:]
+    if text.endswith("]"):
+        text = text[:-1]
+    return [piece.strip().lower() for piece in _SPLIT.split(text) if piece.strip()]
+
+
+def _read_wheel(path: Path) -> dict[str, dict[str, list[str]]]:
+    """level1 -> level2 -> [level3], blank cells inheriting the last value seen (even across a level change)."""
+    import pandas as pd
+
+    frame = pd.read_excel(path)
+    missing = {"level1", "level2", "level3"} - set(frame.columns)
+    if missing:
+        raise EmoxError(f"{path}: missing columns {sorted(missing)}")
+    tree: dict[str, dict[str, list[str]]] = {}
+    current = ["", "", ""]
+    for row in frame.itertuples(index=False):
+        for i, cell in enumerate((row.level1, row.level2, row.level3)):
+            if not pd.isna(cell):
+                current[i] = str(cell)
+        l1, l2, l3 = (c.lower().strip() for c in current)
+        tree.setdefault(l1, {}).setdefault(l2, []).append(l3)
+    return tree
+
+
+def _cluster_map(tree: dict[str, dict[str, list[str]]], level: str) -> dict[str, str]:
+    """Every wheel word -> its cluster at ``level``; later occurrences overwrite earlier ones (official order)."""
+    out: dict[str, str] = {}
+    for l1, children in tree.items():
+        out[l1] = l1 if level == "level1" else sorted(children)[0]
+        for l2, leaves in children.items():
+            out[l2] = l1 if level == "level1" else l2
+            for l3 in leaves:
+                out[l3] = l1 if level == "level1" else l2
+    return out
+
+
+@dataclass(frozen=True)
+class EmotionWheels:
+    """The three lookup tables of the EW metrics, built once per wheel folder."""
+
+    format_map: dict[str, list[str]]
+    raw_map: dict[str, list[str]]
+    clusters: dict[tuple[str, str], dict[str, str]]
+
+    @staticmethod
+    def load(directory: str | Path) -> EmotionWheels:
+        """Read ``format.csv``, ``synonym.xlsx`` and ``wheel1..5.xlsx`` from ``directory`` (cached per path)."""
+        root = require_dir(directory, "emotion-wheel folder (--wheels)")
+        return _load_cached(root.resolve())
+
+    def map_label(self, label: str, wheel: str, level: str = "level1") -> str:
+        """Official "case3" mapping of one label onto a wheel cluster; "" when it maps nowhere."""
+        if label not in self.format_map:
+            return ""
+        wheel_map = self.clusters[(wheel, level)]
+        raws = sorted(raw for form in self.format_map[label] for raw in self.raw_map.get(form, ()))
+        return next((wheel_map[raw] for raw in raws if raw in wheel_map), "")
+
+    def map_labels(self, labels: Iterable[str], wheel: str, level: str = "level1") -> set[str]:
+        """Map a label list element-wise, dropping the labels that map nowhere."""
+        return {c for c in (self.map_label(lab.lower().strip(), wheel, level) for lab in labels) if c}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: Path) -> EmotionWheels:
+    import pandas as pd
+
+    format_path = require_file(root / "format.csv", "emotion-wheel format.csv")
+    synonym_path = require_file(root / "synonym.xlsx", "emotion-wheel synonym.xlsx")
+    trees = {w: _read_wheel(require_file(root / f"{w}.xlsx", f"emotion wheel {w}.xlsx")) for w in WHEELS}
+
+    formats = pd.read_csv(format_path)
+    if not {"name", "format"} <= set(formats.columns):
+        raise EmoxError(f"{format_path}: expected columns name,format")
+    format_map: dict[str, list[str]] = {}
+    for name, forms in zip(formats["name"], formats["format"], strict=True):
+        for form in string_to_list(forms):
+            format_map.setdefault(form, []).append(name)
+        format_map.setdefault(name, []).append(name)
+
+    synonyms = pd.read_excel(synonym_path)
+    raw_map: dict[str, list[str]] = {}
+    for run in range(1, SYNONYM_RUNS + 1):
+        word_col, syn_col = f"word_run{run}", f"synonym_run{run}"
+        if word_col not in synonyms.columns or syn_col not in synonyms.columns:
+            raise EmoxError(f"{synonym_path}: missing columns {word_col}/{syn_col}")
+        run_map: dict[str, list[str]] = {}
+        for word, syns in zip(synonyms[word_col], synonyms[syn_col], strict=True):
+            raw = str(word).strip().lower()
+            run_map.setdefault(raw, []).append(raw)
+            for syn in string_to_list(syns):
+                run_map.setdefault(syn.strip().lower(), []).append(raw)
+        # official func_merge_map: a key in both maps gets the set union; otherwise its list is kept as is
+        for key, values in run_map.items():
+            raw_map[key] = sorted(set(raw_map[key]) | set(values)) if key in raw_map else values
+
+    clusters = {(w, level): _cluster_map(trees[w], level) for w in WHEELS for level in LEVELS}
+    return EmotionWheels(format_map=format_map, raw_map=raw_map, clusters=clusters)
+
+
+def hit_rate(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels) -> dict[str, Any]:
+    """MER-UniBench hit rate (MER2023/MER2024/MELD/IEMOCAP): mean over 5 wheels of the per-wheel hit rate.
+
+    Source: AffectGPT ``wheel.py`` ``calculate_openset_onehot_hitrate`` + ``ew_metric.py`` ``hitrate_metric_calculation``.
+    Per wheel, samples whose ground truth maps nowhere (e.g. neutral) are skipped; hit = |P ∩ G| (0 or 1).
+    ``mscore`` (hits / predictions landing in any ground-truth cluster) is computed as officially, never reported.
+    Values are fractions in [0, 1].
+    """
+    candidates = list(dict.fromkeys(str(v) for v in name2gt.values()))
+    per_wheel: dict[str, dict[str, float]] = {}
+    for wheel in WHEELS:
+        cand = wheels.map_labels(candidates, wheel)
+        hits, mscores = [], []
+        for name, gt in name2gt.items():
+            g = wheels.map_labels(string_to_list(gt), wheel)
+            if not g:
+                continue
+            p = wheels.map_labels(string_to_list(name2pred[name]), wheel)
+            hits.append(len(p & g))
+            landed = len(p & cand)
+            mscores.append(len(p & g) / landed if landed else 0.0)
+        per_wheel[wheel] = {"hit_rate": _mean(hits), "mscore": _mean(mscores), "n": len(hits)}
+    return {
+        "hit_rate": _mean([s["hit_rate"] for s in per_wheel.values()]),
+        "mscore": _mean([s["mscore"] for s in per_wheel.values()]),
+        "per_wheel": per_wheel,
+    }
+
+
+def overlap_prf(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels,
+                level: str = "level1") -> dict[str, Any]:
+    """OV-MERD+ EW F-score: per wheel, mean precision and recall over samples, F from the means; mean of 5 wheels.
+
+    Source: AffectGPT ``wheel.py`` ``calculate_openset_overlap_rate`` + ``ew_metric.py`` ``wheel_metric_calculation``.
+    An empty mapped prediction scores P = R = 0; an empty mapped ground truth skips the sample. F is NaN when
+    P + R = 0 (not guarded officially either). Values are fractions in [0, 1].
+    """
+    per_wheel: dict[str, dict[str, float]] = {}
+    for wheel in WHEELS:
+        precision, recall = [], []
+        for name, gt in name2gt.items():
+            g = wheels.map_labels(string_to_list(gt), wheel, level)
+            if not g:
+                continue
+            p = wheels.map_labels(string_to_list(name2pred[name]), wheel, level)
+            precision.append(len(g & p) / len(p) if p else 0.0)
+            recall.append(len(g & p) / len(g) if p else 0.0)
+        mp, mr = _mean(precision), _mean(recall)
+        f = 2 * mp * mr / (mp + mr) if mp + mr else float("nan")
+        per_wheel[wheel] = {"f": f, "precision": mp, "recall": mr, "n": len(precision)}
+    return {
+        "f": _mean([s["f"] for s in per_wheel.values()]),
+        "precision": _mean([s["precision"] for s in per_wheel.values()]),
+        "recall": _mean([s["recall"] for s in per_wheel.values()]),
+        "per_wheel": per_wheel,
+    }
+
+
+def _mean(values: list[float]) -> float:
+    """np.mean semantics: NaN for an empty list (the official code then prints nan)."""
+    return sum(values) / len(values) if values else float("nan")

@@ -1,0 +1,172 @@
+"""Content-addressed media cache: one .npz per clip, keyed by the file's sha256 and the settings.
+
+Layout under ``root``::
+
+    hashes.json                               path -> (size, mtime_ns, sha256), so reruns skip hashing
+    <fingerprint>/settings.json               the MediaSettings these entries were made with
+    <fingerprint>/clips/<sha[:2]>/<sha>.npz   arrays + a JSON "meta" entry
+    <fingerprint>/failed/<sha[:2]>/<sha>.json why the clip could not be read
+
+Keying by content means a renamed or copied clip is found again, an edited one is re-extracted, and
+two datasets that share a file share its entry. Every file is written atomically (temp + rename), so
+a killed run leaves either a whole entry or none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emox_core.errors import EmoxError
+from emox_core.fileio import atomic_open, atomic_write_json, require_file
+from emox_core.media.decode import ClipMedia, load_clip
+from emox_core.media.faces import FaceDetector
+from emox_core.media.settings import MediaSettings
+
+_ARRAYS = ("frames", "faces", "waveform", "frame_indices", "face_boxes", "face_detected")
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MediaCache:
+    """The media cache at ``root``; safe to share between processes (entries are written atomically)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._hashes: dict[str, list[Any]] | None = None
+
+    # -- file hashes -------------------------------------------------------------------------------
+    def _hash_memo(self) -> dict[str, list[Any]]:
+        if self._hashes is None:
+            try:
+                self._hashes = json.loads((self.root / "hashes.json").read_text())
+            except (OSError, ValueError):
+                self._hashes = {}
+        return self._hashes
+
+    def known_hash(self, path: str | os.PathLike[str]) -> str | None:
+        """The sha256 remembered for ``path`` if its size and mtime are unchanged, else None."""
+        stat = os.stat(path)
+        entry = self._hash_memo().get(str(Path(path).resolve()))
+        return entry[2] if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns] else None
+
+    def remember_hash(self, path: str | os.PathLike[str], sha: str) -> None:
+        stat = os.stat(path)
+        self._hash_memo()[str(Path(path).resolve())] = [stat.st_size, stat.st_mtime_ns, sha]
+
+    def file_hash(self, path: str | os.PathLike[str]) -> str:
+        sha = self.known_hash(path)
+        if sha is None:
+            sha = sha256_file(path)
+            self.remember_hash(path, sha)
+        return sha
+
+    def save_hashes(self) -> None:
+        """Persist the remembered hashes (the next run then skips hashing unchanged files)."""
+        if self._hashes is not None:
+            atomic_write_json(self.root / "hashes.json", self._hashes, indent=None)
+
+    # -- entries -----------------------------------------------------------------------------------
+    def clip_path(self, sha: str, settings: MediaSettings) -> Path:
+        return self.root / settings.fingerprint() / "clips" / sha[:2] / f"{sha}.npz"
+
+    def failure_path(self, sha: str, settings: MediaSettings) -> Path:
+        return self.root / settings.fingerprint() / "failed" / sha[:2] / f"{sha}.json"
+
+    def has(self, sha: str, settings: MediaSettings) -> bool:
+        return self.clip_path(sha, settings).is_file()
+
+    def meta(self, sha: str, settings: MediaSettings) -> dict[str, Any] | None:
+        """The entry's metadata only (cheap: one small member of the .npz), or None if absent/unreadable."""
+        try:
+            with np.load(self.clip_path(sha, settings), allow_pickle=False) as data:
+                return json.loads(str(data["meta"]))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+
+    def load(self, sha: str, settings: MediaSettings) -> ClipMedia | None:
+        """The cached arrays, or None when there is no (readable) entry."""
+        try:
+            with np.load(self.clip_path(sha, settings), allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {name: data[name] if name in data else None for name in _ARRAYS}
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        if meta["faces_are_frames"]:
+            arrays["faces"] = arrays["frames"]
+        fields = {f.name for f in dataclasses.fields(ClipMedia)}
+        return ClipMedia(**arrays, **{k: v for k, v in meta.items() if k in fields and k not in arrays})
+
+    def store(self, sha: str, settings: MediaSettings, media: ClipMedia, source: str) -> Path:
+        path = self.clip_path(sha, settings)
+        settings_file = path.parents[2] / "settings.json"
+        if not settings_file.exists():
+            atomic_write_json(settings_file, settings.to_dict())
+        faces_are_frames = media.faces is not None and media.faces is media.frames
+        arrays = {name: getattr(media, name) for name in _ARRAYS if getattr(media, name) is not None}
+        if faces_are_frames:
+            del arrays["faces"]
+        meta = {
+            "source": source, "sha256": sha, "settings": settings.to_dict(), "missing": media.missing,
+            "faces_are_frames": faces_are_frames, "sample_rate": media.sample_rate,
+            "num_video_frames": media.num_video_frames, "fps": media.fps,
+            "video_seconds": media.video_seconds, "audio_seconds": media.audio_seconds,
+        }
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+    def failure(self, sha: str, settings: MediaSettings) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.failure_path(sha, settings).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def record_failure(self, sha: str, settings: MediaSettings, source: str, error: str) -> None:
+        record = {"source": source, "sha256": sha, "error": error, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                          time.gmtime())}
+        atomic_write_json(self.failure_path(sha, settings), record)
+
+    def extract(self, path: Path, sha: str, settings: MediaSettings,
+                detector: FaceDetector | None = None) -> ClipMedia:
+        """Read the clip and store it; a user-level failure is recorded, then re-raised."""
+        try:
+            media = load_clip(path, settings, detector)
+        except EmoxError as exc:
+            self.record_failure(sha, settings, str(path), str(exc))
+            raise
+        self.store(sha, settings, media, str(path))
+        self.failure_path(sha, settings).unlink(missing_ok=True)
+        return media
+
+    def get_or_extract(self, path: str | os.PathLike[str], settings: MediaSettings | None = None,
+                       detector: FaceDetector | None = None, retry_failed: bool = False) -> ClipMedia:
+        """The clip's arrays from the cache, extracting (and storing) them on a miss.
+
+        A clip that failed before raises its recorded EmoxError again without being re-read, unless
+        ``retry_failed``.
+        """
+        settings = settings or MediaSettings()
+        path = require_file(path, "clip")
+        sha = self.file_hash(path)
+        cached = self.load(sha, settings)
+        if cached is not None:
+            return cached
+        failed = self.failure(sha, settings)
+        if failed is not None and not retry_failed:
+            raise EmoxError(failed["error"])
+        return self.extract(path, sha, settings, detector)

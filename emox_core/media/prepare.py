@@ -1,0 +1,263 @@
+"""The batch job behind ``emox prepare media``: fill the media cache for many clips in parallel.
+
+Resumable by construction: clips whose entry (or recorded failure) exists are skipped, and entries are
+written atomically by the workers, so a killed run loses at most the clips in flight. A bad clip is
+recorded and reported; the rest continue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Literal
+
+from emox_core.errors import EmoxError
+from emox_core.fileio import atomic_write_json, require_dir, require_file
+from emox_core.media.cache import MediaCache, sha256_file
+from emox_core.media.settings import MediaSettings
+
+# A pool that dies this many times (a worker killed or crashed) ends the run; a rerun resumes it.
+MAX_POOL_RESTARTS = 2
+HASH_SAVE_INTERVAL_S = 30.0
+
+Status = Literal["extracted", "cached", "failed"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipJob:
+    """One clip to prepare: the sample id (manifest id, or the path relative to the folder) and its file."""
+
+    id: str
+    path: Path
+
+
+@dataclasses.dataclass
+class ClipResult:
+    """What happened to one clip; ``reused`` means the cache already had its entry or its failure."""
+
+    id: str
+    path: str
+    status: Status
+    sha256: str | None = None
+    missing: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    reused: bool = False
+
+
+@dataclasses.dataclass
+class PrepareReport:
+    settings: MediaSettings
+    cache_root: str
+    workers: int
+    seconds: float
+    results: list[ClipResult]
+
+    def count(self, status: Status, reused: bool | None = None) -> int:
+        return sum(r.status == status and (reused is None or r.reused == reused) for r in self.results)
+
+    @property
+    def failures(self) -> list[ClipResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """(label, value) rows for the end-of-run table."""
+        done = [r for r in self.results if r.status != "failed"]
+        extracted = self.count("extracted")
+        rate = f"{extracted / self.seconds:.2f}" if self.seconds > 0 and extracted else "-"
+        return [
+            ("clips", str(len(self.results))),
+            ("extracted now", str(extracted)),
+            ("already cached", str(self.count("cached"))),
+            ("failed", f"{self.count('failed')} ({self.count('failed', reused=True)} recorded earlier)"),
+            ("without audio", str(sum("audio" in r.missing for r in done))),
+            ("without video", str(sum("video" in r.missing for r in done))),
+            ("without face", str(sum("face" in r.missing and "video" not in r.missing for r in done))),
+            ("workers", str(self.workers)),
+            ("seconds", f"{self.seconds:.1f}"),
+            ("clips/s extracted", rate),
+            ("cache", f"{self.cache_root}/{self.settings.fingerprint()}"),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings.to_dict(), "fingerprint": self.settings.fingerprint(),
+            "cache_root": self.cache_root, "workers": self.workers, "seconds": round(self.seconds, 3),
+            "summary": dict(self.summary_rows()),
+            "failures": [dataclasses.asdict(r) for r in self.failures],
+            "clips": [dataclasses.asdict(r) for r in self.results],
+        }
+
+
+def jobs_from_folder(folder: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None) -> list[ClipJob]:
+    """Every non-hidden file under ``folder`` (recursively), with its relative path as id.
+
+    No filtering by suffix: a stray non-media file shows up in the failures report instead of being
+    silently ignored, and clips with unusual extensions are still read. ``exclude`` (the cache, when it
+    sits inside the folder) is skipped.
+    """
+    root = require_dir(folder, "clip folder")
+    skip = Path(exclude).resolve() if exclude else None
+    paths = sorted(p for p in root.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                   and (skip is None or skip not in p.resolve().parents))
+    return [ClipJob(p.relative_to(root).as_posix(), p) for p in paths]
+
+
+def unique_jobs(items: Iterable[tuple[str, str | os.PathLike[str]]]) -> list[ClipJob]:
+    """Jobs for (id, path) pairs, one per distinct file: samples of several tasks often share a clip."""
+    jobs: dict[Path, ClipJob] = {}
+    for item_id, path in items:
+        jobs.setdefault(Path(path), ClipJob(item_id, Path(path)))
+    return list(jobs.values())
+
+
+def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettings,
+                 retry_failed: bool) -> ClipResult:
+    """Worker body: hash, skip if known, else extract and store. Never raises for a bad clip."""
+    start = time.perf_counter()
+    result = ClipResult(job.id, str(job.path), "failed", sha)
+    cache = MediaCache(root)
+    try:
+        require_file(job.path, "clip")
+        result.sha256 = sha = sha or sha256_file(job.path)
+        meta = cache.meta(sha, settings)
+        failed = None if meta or retry_failed else cache.failure(sha, settings)
+        if meta is not None:
+            result.status, result.missing, result.reused = "cached", meta["missing"], True
+        elif failed is not None:
+            result.error, result.reused = failed["error"], True
+        else:
+            media = cache.extract(job.path, sha, settings)
+            result.status, result.missing = "extracted", media.missing
+    except EmoxError as exc:
+        result.error = str(exc)
+    except Exception as exc:  # a decoder bug on one odd file must not stop the batch; it is reported
+        result.error = f"{job.path}: unexpected {type(exc).__name__}: {exc}"
+        if result.sha256:
+            cache.record_failure(result.sha256, settings, str(job.path), result.error)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _quiet_worker() -> None:
+    """Pool initializer: one decoder thread per process and no C-level log noise over the progress bar."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    with contextlib.suppress(ImportError):
+        import decord
+
+        decord.logging.set_level(decord.logging.QUIET)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # failures are captured in the report; decord/ffmpeg chatter is not needed
+    os.close(devnull)
+
+
+def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, settings: MediaSettings,
+              retry_failed: bool) -> Iterator[ClipResult]:
+    """Yield results as workers finish; restart a broken pool, then give up (the rerun resumes)."""
+    restarts = 0
+    while todo:
+        finished: set[ClipJob] = set()
+        context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch threads
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+            futures: dict[Future[ClipResult], ClipJob] = {
+                pool.submit(_prepare_one, job, sha, root, settings, retry_failed): job for job, sha in todo
+            }
+            try:
+                for future in as_completed(futures):
+                    finished.add(futures[future])
+                    yield future.result()
+            except BrokenProcessPool:
+                restarts += 1
+                if restarts > MAX_POOL_RESTARTS:
+                    raise EmoxError(f"{root}: a worker process died {restarts} times (killed, or crashed on a "
+                                    "clip); finished clips are cached, rerun to resume") from None
+        todo = [(job, sha) for job, sha in todo if job not in finished]
+
+
+def prepare_media(
+    jobs: Sequence[ClipJob],
+    cache_root: str | os.PathLike[str],
+    settings: MediaSettings | None = None,
+    workers: int = 2,
+    retry_failed: bool = False,
+    progress: bool = True,
+    on_result: Callable[[ClipResult], None] | None = None,
+) -> PrepareReport:
+    """Extract every job into the cache with ``workers`` processes (1: in this process) and report.
+
+    Clips whose file hash is remembered and whose entry exists are settled here without a worker, so
+    a rerun over a finished corpus does no decoding and no hashing.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    settings = settings or MediaSettings()
+    cache = MediaCache(cache_root)
+    start = time.perf_counter()
+    results: list[ClipResult] = []
+    todo: list[tuple[ClipJob, str | None]] = []
+    columns = (TextColumn("media"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[failed]} failed"))
+    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
+        task = bar.add_task("media", total=len(jobs), failed=0)
+
+        def settle(result: ClipResult) -> None:
+            results.append(result)
+            if result.sha256 and result.path:
+                with contextlib.suppress(OSError):
+                    cache.remember_hash(result.path, result.sha256)
+            bar.update(task, advance=1, failed=sum(r.status == "failed" for r in results))
+            if on_result:
+                on_result(result)
+
+        for job in jobs:
+            sha = _known_hash(cache, job.path)
+            meta = cache.meta(sha, settings) if sha else None
+            if meta is not None:
+                settle(ClipResult(job.id, str(job.path), "cached", sha, meta["missing"], reused=True))
+            else:
+                todo.append((job, sha))
+        last_save = time.monotonic()
+        stream = (
+            (_prepare_one(job, sha, str(cache.root), settings, retry_failed) for job, sha in todo)
+            if workers <= 1 or len(todo) <= 1
+            else _run_pool(todo, workers, str(cache.root), settings, retry_failed)
+        )
+        try:
+            for result in stream:
+                settle(result)
+                if time.monotonic() - last_save > HASH_SAVE_INTERVAL_S:
+                    cache.save_hashes()
+                    last_save = time.monotonic()
+        finally:
+            cache.save_hashes()
+    order = {job.id: i for i, job in enumerate(jobs)}
+    results.sort(key=lambda r: order.get(r.id, len(order)))
+    return PrepareReport(settings, str(cache.root), workers, time.perf_counter() - start, results)
+
+
+def _known_hash(cache: MediaCache, path: Path) -> str | None:
+    try:
+        return cache.known_hash(path)
+    except OSError:
+        return None  # missing file: the worker reports it
+
+
+def write_report(report: PrepareReport, path: str | os.PathLike[str]) -> Path:
+    """Write the run's JSON report (settings, summary, failures, every clip)."""
+    atomic_write_json(path, report.to_dict())
+    return Path(path)
+
+
+def default_report_path(cache_root: str | os.PathLike[str]) -> Path:
+    return Path(cache_root) / "reports" / time.strftime("prepare-%Y%m%dT%H%M%SZ.json", time.gmtime())

@@ -1,0 +1,1 @@
+"""The Nano-EmoX model: configuration, branches, the composite model, presets, checkpoint conversion."""

@@ -1,0 +1,406 @@
+"""Nano-EmoX as a Hugging Face model: frozen CLIP / HuBERT / FaceXFormer towers, trainable resamplers,
+face temporal head and fusion encoder, and a causal LM (LoRA-adapted) that reads the modality tokens.
+
+Data path (paper §3.1, official ``models/nano_emox.py``): each branch turns its encoder's features into a
+fixed number of LM-width tokens; the processor has already expanded one placeholder token per position in
+the prompt; :meth:`NanoEmoXForConditionalGeneration.embed_inputs` writes the branch tokens over those
+placeholders (the LLaVA / Qwen2-Audio way). A modality missing from a sample (a silent clip, no face)
+keeps its placeholders but they are zeroed and masked out of attention, so one prompt layout serves all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from emox_core.errors import EmoxError
+from emox_core.modeling.configuration import (
+    AUDIO_TOKEN,
+    FACE_TOKEN,
+    FRAME_TOKEN,
+    FUSION_TOKEN,
+    FaceXFormerConfig,
+    NanoEmoXConfig,
+)
+from emox_core.modeling.face import FaceTemporalHead, FaceXFormerEncoder
+from emox_core.modeling.fusion import FusionEncoder
+from emox_core.modeling.qformer import QFormerResampler
+
+AutoModel.register(FaceXFormerConfig, FaceXFormerEncoder, exist_ok=True)
+
+# Trainable modules, by attribute name; LoRA parameters are recognised by "lora_" in their names.
+ADAPTER_MODULES = ("visual_resampler", "speech_resampler", "face_temporal", "fusion_encoder")
+TOWER_MODULES = ("vision_tower", "speech_tower", "face_tower")
+ADAPTERS_FILE = "adapters.safetensors"
+
+
+@dataclass
+class MediaFeatures:
+    """Outputs of the frozen encoders: what the feature cache stores and the trainable branches read.
+
+    vision (B, T, P, D_v): per frame, P=1 CLS token ("cls") or all tokens ("patch") of the chosen layer.
+    vision_fusion (B, E, T, D_v): per fusion expert, the CLS token of its CLIP layer per frame.
+    speech (B, S, F, D_s): per 2-s segment, F=1 time-mean ("segment_mean") or all frames ("frames").
+    speech_fusion (B, E, S, D_s): per expert, the time-mean of its HuBERT layer per segment.
+    face (B, T, D_f): per frame, FaceXFormer's fused map average-pooled.
+    """
+
+    vision: torch.Tensor | None = None
+    vision_fusion: torch.Tensor | None = None
+    speech: torch.Tensor | None = None
+    speech_fusion: torch.Tensor | None = None
+    face: torch.Tensor | None = None
+
+    def as_kwargs(self) -> dict[str, torch.Tensor]:
+        """The ``*_features`` keyword arguments that :meth:`forward` accepts."""
+        return {f"{f.name}_features": getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+class NanoEmoXPreTrainedModel(PreTrainedModel):
+    config_class = NanoEmoXConfig
+    base_model_prefix = "nano_emox"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["Qwen2DecoderLayer", "CLIPEncoderLayer", "HubertEncoderLayerStableLayerNorm"]
+
+
+class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin):
+    """The whole model. Build it from configs (random), from backbones (:meth:`from_backbones`), or from a
+    saved directory (:meth:`from_pretrained`); adapters alone load with :meth:`load_adapters`."""
+
+    def __init__(self, config: NanoEmoXConfig, towers: dict[str, nn.Module] | None = None) -> None:
+        super().__init__(config)
+        towers = towers or {}
+        lm_width = config.text_config.hidden_size
+        self.vision_tower = self.speech_tower = self.face_tower = None
+        self.visual_resampler = self.speech_resampler = self.face_temporal = self.fusion_encoder = None
+        if config.use_vision or config.use_fusion:
+            self.vision_tower = towers.get("vision") or AutoModel.from_config(config.vision_config)
+        if config.use_speech or config.use_fusion:
+            self.speech_tower = towers.get("speech") or AutoModel.from_config(config.speech_config)
+        if config.use_face:
+            self.face_tower = towers.get("face") or FaceXFormerEncoder(config.face_config)
+        q_kwargs = {"num_layers": config.qformer_num_layers, "hidden_size": config.qformer_hidden_size,
+                    "num_heads": config.qformer_num_heads, "intermediate_size": config.qformer_intermediate_size}
+        if config.use_vision:
+            self.visual_resampler = QFormerResampler(
+                config.vision_config.hidden_size, lm_width, config.num_visual_tokens, config.max_frame_positions,
+                **q_kwargs)
+        if config.use_speech:
+            self.speech_resampler = QFormerResampler(
+                config.speech_config.hidden_size, lm_width, config.num_speech_tokens, config.audio_segments,
+                **q_kwargs)
+        if config.use_face:
+            self.face_temporal = FaceTemporalHead(
+                config.face_config.fusion_dim, config.num_face_tokens, config.face_num_heads, config.face_hidden_size,
+                lm_width, config.max_frame_positions, config.face_temporal_position)
+        if config.use_fusion:
+            self.fusion_encoder = FusionEncoder(
+                config.speech_config.hidden_size, config.vision_config.hidden_size, config.fusion_hidden_size,
+                config.num_fusion_experts, config.fusion_num_heads, config.fusion_dropout, lm_width,
+                config.num_fusion_tokens)
+        language_model = towers.get("text") or AutoModelForCausalLM.from_config(config.text_config)
+        if config.use_lora:
+            # LoRA layers injected in place (peft), so the LM keeps its class, tied weights and generate().
+            from peft import LoraConfig, inject_adapter_in_model
+
+            lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                              target_modules=list(config.lora_target_modules))
+            language_model = inject_adapter_in_model(lora, language_model)
+        self.language_model = language_model
+        for tower in self.towers():
+            tower.requires_grad_(False)
+        self.language_model.requires_grad_(False)
+        self.post_init()
+        self.train(False)
+
+    # ----------------------------------------------------------------- structure
+    def towers(self) -> list[nn.Module]:
+        """The frozen encoders that exist in this configuration."""
+        return [m for m in (self.vision_tower, self.speech_tower, self.face_tower) if m is not None]
+
+    def train(self, mode: bool = True) -> NanoEmoXForConditionalGeneration:
+        """Frozen encoders always stay in eval mode (no dropout, no HuBERT layer-drop, no Swin drop-path)."""
+        super().train(mode)
+        for tower in self.towers():
+            tower.eval()
+        return self
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return self.language_model.get_output_embeddings()
+
+    def set_trainable(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """Make exactly the named parts trainable (adapter module names and/or ``"lora"``); freeze the rest.
+
+        Returns the names of the parameters that now require gradients.
+        """
+        known = {n for n in ADAPTER_MODULES if getattr(self, n) is not None} | ({"lora"} if self.config.use_lora else set())
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise EmoxError(f"trainable: {', '.join(unknown)} not in this model (it has: {', '.join(sorted(known))})")
+        self.requires_grad_(False)
+        for name in names:
+            if name == "lora":
+                for pname, param in self.language_model.named_parameters():
+                    if "lora_" in pname:
+                        param.requires_grad_(True)
+            else:
+                getattr(self, name).requires_grad_(True)
+        return [n for n, p in self.named_parameters() if p.requires_grad]
+
+    # ----------------------------------------------------------------- encoders (frozen)
+    @torch.no_grad()
+    def encode_media(self, pixel_values: torch.Tensor | None = None, input_values: torch.Tensor | None = None,
+                     pixel_values_videos: torch.Tensor | None = None) -> MediaFeatures:
+        """Run the frozen encoders once; the result is all the trainable branches need (and what a feature
+        cache stores). pixel_values (B, T, 3, H, W) CLIP-normalised frames; input_values (B, S, L) speech
+        segments; pixel_values_videos (B, T, 3, H, W) face-encoder input."""
+        cfg = self.config
+        out = MediaFeatures()
+        if pixel_values is not None and self.vision_tower is not None:
+            b, t = pixel_values.shape[:2]
+            hidden = self.vision_tower(
+                pixel_values.flatten(0, 1).to(self.vision_tower.dtype), output_hidden_states=True
+            ).hidden_states
+            if cfg.use_vision:
+                layer = hidden[cfg.vision_feature_layer]
+                layer = layer[:, :1] if cfg.vision_feature_source == "cls" else layer
+                out.vision = layer.reshape(b, t, layer.shape[1], -1)
+            if cfg.use_fusion:
+                out.vision_fusion = torch.stack([hidden[i][:, 0] for i in cfg.fusion_vision_layers], 0).reshape(
+                    len(cfg.fusion_vision_layers), b, t, -1).transpose(0, 1)
+        if input_values is not None and self.speech_tower is not None:
+            b, s = input_values.shape[:2]
+            result = self.speech_tower(input_values.flatten(0, 1).to(self.speech_tower.dtype), output_hidden_states=True)
+            hidden = result.hidden_states
+            if cfg.use_speech:
+                # Mean of the last n hidden states; the final one post-LayerNorm as transformers 4.x returned it
+                # (5.x returns it pre-LN in hidden_states[-1]; last_hidden_state keeps the LN).
+                n = cfg.speech_feature_last_n
+                stack = [*hidden[len(hidden) - n:-1], result.last_hidden_state]
+                main = torch.stack(stack, 0).mean(0)  # (B*S, F, D)
+                main = main.mean(1, keepdim=True) if cfg.speech_feature_source == "segment_mean" else main
+                out.speech = main.reshape(b, s, main.shape[1], -1)
+            if cfg.use_fusion:
+                out.speech_fusion = torch.stack([hidden[i].mean(1) for i in cfg.fusion_speech_layers], 0).reshape(
+                    len(cfg.fusion_speech_layers), b, s, -1).transpose(0, 1)
+        if pixel_values_videos is not None and self.face_tower is not None:
+            out.face = self.face_tower.frame_vectors(pixel_values_videos.to(self.face_tower.dtype))
+        return out
+
+    # ----------------------------------------------------------------- trainable branches
+    def media_tokens(self, features: MediaFeatures) -> dict[str, torch.Tensor]:
+        """Placeholder token -> (B, n_tokens, D_lm) embeddings, for every branch whose features are present."""
+        dtype = self.get_input_embeddings().weight.dtype
+        tokens: dict[str, torch.Tensor] = {}
+        if features.vision is not None and self.visual_resampler is not None:
+            b, t, p, d = features.vision.shape
+            positions = torch.arange(t, device=features.vision.device).repeat_interleave(p)
+            tokens[FRAME_TOKEN] = self.visual_resampler(features.vision.reshape(b, t * p, d).float(), positions)
+        if features.speech is not None and self.speech_resampler is not None:
+            b, s, f, d = features.speech.shape
+            positions = torch.arange(s, device=features.speech.device).repeat_interleave(f)
+            tokens[AUDIO_TOKEN] = self.speech_resampler(features.speech.reshape(b, s * f, d).float(), positions)
+        if features.face is not None and self.face_temporal is not None:
+            tokens[FACE_TOKEN] = self.face_temporal(features.face.float())
+        if features.vision_fusion is not None and features.speech_fusion is not None and self.fusion_encoder is not None:
+            tokens[FUSION_TOKEN] = self.fusion_encoder(features.speech_fusion.float(), features.vision_fusion.float())
+        return {k: v.to(dtype) for k, v in tokens.items()}
+
+    def embed_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+        **feature_kwargs: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids + media -> (inputs_embeds, attention_mask) with branch tokens over the placeholders.
+
+        ``modality_mask`` (B, 3) bool says per sample whether frames, audio and face are real; a missing
+        modality (and fusion, when frames or audio is missing) is zeroed and masked out of attention.
+        Precomputed encoder outputs may be passed as ``vision_features=...`` etc. (see :class:`MediaFeatures`).
+        """
+        features = MediaFeatures(**{k.removesuffix("_features"): v for k, v in feature_kwargs.items()
+                                    if k.endswith("_features") and v is not None})
+        if pixel_values is not None or input_values is not None or pixel_values_videos is not None:
+            encoded = self.encode_media(pixel_values, input_values, pixel_values_videos)
+            for f in fields(MediaFeatures):
+                if getattr(features, f.name) is None:
+                    setattr(features, f.name, getattr(encoded, f.name))
+        attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.clone()
+        token_ids = self.config.placeholder_token_ids
+        placeholder = torch.zeros_like(input_ids, dtype=torch.bool)
+        for token_id in token_ids.values():
+            placeholder |= input_ids == token_id
+        embeds = self.get_input_embeddings()(input_ids.masked_fill(placeholder, 0))
+        batch = input_ids.shape[0]
+        present = modality_mask.bool() if modality_mask is not None else torch.ones(
+            batch, 3, dtype=torch.bool, device=input_ids.device)
+        present_by_token = {FRAME_TOKEN: present[:, 0], AUDIO_TOKEN: present[:, 1], FACE_TOKEN: present[:, 2],
+                            FUSION_TOKEN: present[:, 0] & present[:, 1]}
+        tokens = self.media_tokens(features)
+        expected = self.config.token_counts
+        for token, token_id in token_ids.items():
+            positions = input_ids == token_id
+            counts = positions.sum(dim=1)
+            if not bool(counts.any()):
+                continue
+            n = expected.get(token, 0)
+            bad = [(i, int(c)) for i, c in enumerate(counts.tolist()) if c not in (0, n)]
+            if bad:
+                raise ValueError(
+                    f"sample {bad[0][0]} has {bad[0][1]} {token} placeholders but the model makes {n} {token} tokens")
+            rows = counts > 0
+            if token in tokens:
+                values = tokens[token][rows].reshape(-1, embeds.shape[-1])
+                embeds = embeds.masked_scatter(positions[..., None], values.to(embeds.dtype))
+            keep = present_by_token[token] if token in tokens else torch.zeros_like(rows)
+            hidden = positions & ~keep[:, None]
+            embeds = embeds.masked_fill(hidden[..., None], 0.0)
+            attention_mask = attention_mask.masked_fill(hidden, 0)
+        return embeds, attention_mask
+
+    # ----------------------------------------------------------------- LM
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool | None = None,
+        vision_features: torch.Tensor | None = None,
+        vision_fusion_features: torch.Tensor | None = None,
+        speech_features: torch.Tensor | None = None,
+        speech_fusion_features: torch.Tensor | None = None,
+        face_features: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        """Loss (when ``labels`` is given) is the LM's shifted cross-entropy over positions whose label is not
+        -100: the processor labels only the target (answer, ``###`` and eos)."""
+        if inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("forward needs input_ids or inputs_embeds")
+            inputs_embeds, attention_mask = self.embed_inputs(
+                input_ids, attention_mask, pixel_values, input_values, pixel_values_videos, modality_mask,
+                vision_features=vision_features, vision_fusion_features=vision_fusion_features,
+                speech_features=speech_features, speech_fusion_features=speech_fusion_features,
+                face_features=face_features)
+            if position_ids is None and past_key_values is None:
+                # Positions count attended tokens only, exactly as generate() derives them.
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
+                                   position_ids=position_ids, past_key_values=past_key_values, use_cache=use_cache,
+                                   **kwargs)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Encode the media once, then let the LM generate from the spliced embeddings.
+
+        Returns only the new tokens (B, new). Any ``*_features`` kwargs are used instead of the encoders;
+        every other kwarg goes to the LM's ``generate`` (max_new_tokens, do_sample, streamer, ...).
+        """
+        feature_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith("_features")}
+        embeds, mask = self.embed_inputs(input_ids, attention_mask, pixel_values, input_values, pixel_values_videos,
+                                         modality_mask, **feature_kwargs)
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+
+    # ----------------------------------------------------------------- adapters-only checkpoints
+    def adapter_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every trainable-kind weight (resamplers, face head, fusion, LoRA), whatever the phase froze."""
+        return {
+            name: param.detach().contiguous()
+            for name, param in self.named_parameters()
+            if name.split(".", 1)[0] in ADAPTER_MODULES or "lora_" in name
+        }
+
+    def save_adapters(self, directory: str | Path) -> Path:
+        """Write the adapters (megabytes) + ``config.json``; they load on top of the backbones."""
+        from emox_core.fileio import atomic_open
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.cpu() for k, v in self.adapter_state_dict().items()}
+        with atomic_open(directory / ADAPTERS_FILE, "wb") as handle:
+            handle.write(_safetensors_bytes(state))
+        self.config.save_pretrained(directory)
+        return directory / ADAPTERS_FILE
+
+    def load_adapters(self, path: str | Path, strict: bool = True) -> list[str]:
+        """Load adapter weights saved by :meth:`save_adapters` (a file or its directory).
+
+        With ``strict`` every adapter weight of this model must be in the file with the same shape.
+        Returns the names loaded.
+        """
+        path = Path(path)
+        file = path / ADAPTERS_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise EmoxError(f"{file}: adapter checkpoint not found")
+        state = load_file(str(file))
+        own = self.adapter_state_dict()
+        unknown = sorted(set(state) - set(own))
+        missing = sorted(set(own) - set(state))
+        shape_bad = [k for k in state if k in own and own[k].shape != state[k].shape]
+        if unknown or shape_bad or (strict and missing):
+            detail = (f"unexpected {unknown[:2]}" if unknown else f"shape mismatch {shape_bad[:2]}" if shape_bad
+                      else f"missing {missing[:2]}")
+            raise EmoxError(f"{file}: adapters do not match this model ({detail}); was it saved with another config?")
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value.to(params[name].dtype))
+        return sorted(state)
+
+    def merge_lora(self) -> None:
+        """Fold LoRA into the LM weights (peft's ``LoraLayer.merge``, then drop the LoRA wrappers, as
+        ``merge_and_unload`` does); the config then says ``use_lora=False``."""
+        if not self.config.use_lora:
+            return
+        from peft.tuners.lora import LoraLayer
+
+        for name, module in list(self.language_model.named_modules()):
+            if isinstance(module, LoraLayer):
+                module.merge()
+                parent_name, _, child = name.rpartition(".")
+                setattr(self.language_model.get_submodule(parent_name), child, module.get_base_layer())
+        self.config.use_lora = False
+
+
+def _safetensors_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    return save(state, metadata={"format": "pt", "producer": "emox"})
+
+
+__all__ = ["NanoEmoXForConditionalGeneration", "MediaFeatures", "ADAPTER_MODULES"]

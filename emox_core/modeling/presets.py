@@ -1,0 +1,79 @@
+"""Named model presets: ``nano-emox-2b`` (the paper's backbones) and ``tiny`` (same classes, tiny random
+configs, a tokenizer trained offline) for tests and demos.
+
+Backbone ids of ``nano-emox-2b`` follow the official ``config.py`` (waHAHJIAHAO/Nano-EmoX @ b08f985):
+CLIP ViT-L/14, TencentGameMate/chinese-hubert-large, FaceXFormer's released ``ckpts/model.pt`` and
+Qwen2.5-1.5B-Instruct. Architecture numbers are those of the released config.json files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transformers import CLIPVisionConfig, HubertConfig, Qwen2Config, SwinConfig
+
+from emox_core.errors import EmoxError
+from emox_core.modeling.configuration import FaceXFormerConfig, NanoEmoXConfig, swin_b_config
+
+NANO_EMOX_2B_BACKBONES = {
+    "vision": "openai/clip-vit-large-patch14",
+    "speech": "TencentGameMate/chinese-hubert-large",
+    "face": "kartiknarayan/facexformer",
+    "text": "Qwen/Qwen2.5-1.5B-Instruct",
+}
+
+
+def nano_emox_2b_config(**overrides: Any) -> NanoEmoXConfig:
+    """The paper's 2.2B model, built from configs alone (for ``emox info`` and as the template that
+    :func:`~emox_core.modeling.loading.build_model` fills with real weights)."""
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                              image_size=224, patch_size=14, projection_dim=768, hidden_act="quick_gelu")
+    speech = HubertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                          conv_bias=True, feat_extract_norm="layer", do_stable_layer_norm=True,
+                          feat_proj_layer_norm=True, layerdrop=0.1)
+    text = Qwen2Config(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                       num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
+                       rms_norm_eps=1e-6, tie_word_embeddings=True, rope_parameters={"rope_type": "default",
+                                                                                      "rope_theta": 1000000.0})
+    face = FaceXFormerConfig(backbone_config=swin_b_config(), fusion_dim=256)
+    return NanoEmoXConfig(vision_config=vision, speech_config=speech, face_config=face, text_config=text,
+                          backbones=dict(NANO_EMOX_2B_BACKBONES), **overrides)
+
+
+def tiny_config(vocab_size: int = 1024, **overrides: Any) -> NanoEmoXConfig:
+    """Every class of the real model at toy width: runs forward+backward on a CPU in milliseconds.
+
+    Token counts, frames, audio segmentation and prompt layout stay the real ones, so the data path is
+    exactly what the 2.2B model sees; only the widths and depths shrink.
+    """
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+                              image_size=32, patch_size=8, projection_dim=32)
+    speech = HubertConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
+                          conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), conv_bias=True,
+                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_extract_norm="layer",
+                          do_stable_layer_norm=True, layerdrop=0.1)
+    face = FaceXFormerConfig(
+        backbone_config=SwinConfig(image_size=32, patch_size=2, embed_dim=8, depths=[1, 1, 1, 1],
+                                   num_heads=[1, 1, 1, 1], window_size=2),
+        fusion_dim=16)
+    text = Qwen2Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                       tie_word_embeddings=True)
+    settings: dict[str, Any] = {
+        "image_size": 32, "qformer_hidden_size": 32, "qformer_num_heads": 4, "qformer_intermediate_size": 64,
+        "face_hidden_size": 32, "face_num_heads": 2, "fusion_hidden_size": 32, "fusion_num_heads": 4,
+        "fusion_speech_layers": (1, 2, 3), "fusion_vision_layers": (1, 2, 3), "lora_r": 4, "lora_alpha": 8,
+    }
+    settings.update(overrides)
+    return NanoEmoXConfig(vision_config=vision, speech_config=speech, face_config=face, text_config=text, **settings)
+
+
+PRESETS: dict[str, Callable[..., NanoEmoXConfig]] = {"nano-emox-2b": nano_emox_2b_config, "tiny": tiny_config}
+
+
+def preset_config(name: str, **overrides: Any) -> NanoEmoXConfig:
+    """The config of a named preset; unknown names list the known ones."""
+    if name not in PRESETS:
+        raise EmoxError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name](**overrides)

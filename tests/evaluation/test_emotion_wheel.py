@@ -1,0 +1,104 @@
+"""Emotion-wheel mapping and EW metrics: hand-checked cases for every quirk of the official code."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from emox_core.evaluation.emotion_wheel import WHEELS, hit_rate, overlap_prf, string_to_list
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("[concerned, worried]", ["concerned", "worried"]),
+    ("['Happy', \"Sad\"]", ["happy", "sad"]),
+    ("[]", []), ("", []), (float("nan"), []),
+    ("happy, , sad", ["happy", "sad"]),
+    (["A ", "b"], ["a", "b"]),
+])
+def test_string_to_list(value, expected):
+    assert string_to_list(value) == expected
+
+
+# metric-protocols.md §1.4: level-1 cluster per wheel ("" = dropped)
+@pytest.mark.parametrize(("label", "clusters"), [
+    ("happy", ["happy", "happy", "joyful", "joy", "powerful"]),
+    ("joy", ["happy", "happy", "joyful", "joy", "powerful"]),
+    ("angry", ["mad", "angry", "mad", "anger", "mad"]),
+    ("worried", ["scared", "fearful", "scared", "fear", "scared"]),
+    ("sadness", ["sad"] * 5),
+    ("surprise", ["surprised", "surprised", "powerful", "fear", ""]),
+    ("disgust", ["disgusted", "disgusted", "", "disgust", ""]),
+    ("fear", ["scared", "happy", "joyful", "genius", "joyful"]),  # alphabetical tie-break: fear -> brave
+    ("neutral", [""] * 5),
+    ("not-an-emotion", [""] * 5),
+])
+def test_wheel_mapping_order(wheels, label, clusters):
+    assert [wheels.map_label(label, w) for w in WHEELS] == clusters
+
+
+def test_table_sizes(wheels):
+    assert len(wheels.format_map) == 7386
+    assert len(wheels.raw_map) == 1255
+
+
+def test_duplicated_wheel_words_take_last_occurrence(wheels):
+    # wheel2 lists these under two level-1 clusters; the later row wins
+    cluster = wheels.clusters[("wheel2", "level1")]
+    assert cluster["overwhelmed"] == "bad"  # fearful/anxious first, bad/stressed last
+    assert cluster["inferior"] == "sad"
+    assert cluster["embarrassed"] == "sad"
+    assert cluster["disappointed"] == "sad"
+
+
+def test_level2_maps_level1_to_first_sorted_child(wheels):
+    level2 = wheels.clusters[("wheel1", "level2")]
+    assert all(level2[child] == child for child in ("hurt", "lonely") if child in level2)
+    assert level2["sad"] == sorted(k for k, v in level2.items() if v == k and k != "sad" and
+                                   wheels.clusters[("wheel1", "level1")].get(k) == "sad")[0]
+
+
+def test_hit_rate_skips_neutral_and_per_wheel_denominators(wheels):
+    gt = {"a": "happy", "b": "neutral", "c": "surprise", "d": "angry"}
+    pred = {"a": "[joyful, sad]", "b": "[happy]", "c": "[surprised]", "d": "[]"}
+    out = hit_rate(gt, pred, wheels)
+    # neutral never counts; surprise is dropped in wheel5 only
+    assert [out["per_wheel"][w]["n"] for w in WHEELS] == [3, 3, 3, 3, 2]
+    # over-prediction is not penalised: [joyful, sad] hits happy; an empty prediction is a miss
+    assert out["per_wheel"]["wheel1"]["hit_rate"] == pytest.approx(2 / 3)
+    assert out["per_wheel"]["wheel5"]["hit_rate"] == pytest.approx(1 / 2)
+    assert out["hit_rate"] == pytest.approx((4 * 2 / 3 + 1 / 2) / 5)
+
+
+def test_hit_rate_missing_prediction_raises_like_official(wheels):
+    with pytest.raises(KeyError):
+        hit_rate({"a": "happy"}, {}, wheels)
+
+
+def test_overlap_prf_f_from_mean_precision_recall(wheels):
+    gt = {"a": "happy, sad", "b": "angry", "c": "neutral", "d": "sad"}
+    pred = {"a": "[happy]", "b": "[angry, sad]", "c": "[happy]", "d": "[]"}
+    out = overlap_prf(gt, pred, wheels)
+    w1 = out["per_wheel"]["wheel1"]
+    assert w1["n"] == 3  # neutral-only ground truth skipped
+    assert w1["precision"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert w1["recall"] == pytest.approx((0.5 + 1 + 0) / 3)
+    p, r = w1["precision"], w1["recall"]
+    assert w1["f"] == pytest.approx(2 * p * r / (p + r))
+
+
+def test_overlap_prf_nan_when_nothing_overlaps(wheels):
+    out = overlap_prf({"a": "happy"}, {"a": "[]"}, wheels)
+    assert math.isnan(out["f"])
+
+
+def test_real_openset_outputs_score_perfectly_against_themselves(wheels, affectgpt_output):
+    """All 532 official OV-MERD+ outputs through the full mapping: identical sets give P = R = F = 1."""
+    from emox_core.evaluation.readers import read_npz
+
+    path = next(affectgpt_output.glob("results-ovmerdplus/*/*-openset.npz"))
+    preds = read_npz(path).text
+    assert len(preds) == 532
+    out = overlap_prf(preds, preds, wheels)
+    assert out["f"] == pytest.approx(1.0)
+    assert 400 < out["per_wheel"]["wheel1"]["n"] <= 532
