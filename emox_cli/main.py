@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
-from emox_cli import demo, eval, export, info, infer, prepare, train
+from emox_cli import demo, eval, export, infer, info, prepare, train
 
 app = typer.Typer(
     name="emox",
@@ -34,14 +33,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app(args=argv, prog_name="emox", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("emox: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:  # usage errors: unknown option, bad value, missing argument
-        typer.echo(f"emox: error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        message = " ".join((exc.format_message() if hasattr(exc, "format_message") else str(exc)).split())
+        if message:  # an empty message follows the help text printed for a bare "emox"
+            typer.echo(f"emox: error: {message}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
     except EmoxError as exc:
         typer.echo(f"emox: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -1,11 +1,15 @@
-"""``emox prepare media``: fill the media cache from a manifest or a folder of clips (parsing and printing only)."""
+"""``emox prepare media``: fill the media cache from a manifest or a clip folder (parse and print only)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from emox_core.media.prepare import ClipJob
 
 
 def media(
@@ -21,7 +25,7 @@ def media(
     frames: int = typer.Option(8, "--frames", min=1, help="Uniform frames per clip."),
     image_size: int = typer.Option(224, "--image-size", min=16, help="Frame and face size (square)."),
     sample_rate: int = typer.Option(16000, "--sample-rate", min=1000, help="Audio rate (Hz, mono)."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-read clips that failed in an earlier run."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-read clips that failed before."),
     report: Path | None = typer.Option(None, "--report", help="JSON report path "
                                        "(default CACHE_DIR/reports/prepare-TIME.json)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
@@ -38,7 +42,7 @@ def media(
     from emox_core.media.settings import MediaSettings
 
     settings = MediaSettings(frames=frames, image_size=image_size, sample_rate=sample_rate,
-                             face_mode=face_mode, detector=detector)  # type: ignore[arg-type]
+                             face_mode=face_mode, detector=detector)
     if source.is_dir():
         jobs = prepare.jobs_from_folder(source, exclude=cache_dir)
     elif source.suffix == ".jsonl":
@@ -67,7 +71,7 @@ def media(
     console.print(f"report: {report_path}")
 
 
-def _manifest_jobs(manifest: Path, data_root: Path | None) -> list:
+def _manifest_jobs(manifest: Path, data_root: Path | None) -> list[ClipJob]:
     """One job per distinct media file of a manifest; ids are sample ids (a separate audio file: id/audio)."""
     from emox_core.data.manifest import read_manifest
     from emox_core.errors import EmoxError

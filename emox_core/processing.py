@@ -88,7 +88,7 @@ class ProcessorSettings:
         return cls(num_frames=config.num_frames, image_size=config.image_size, face_input=config.face_input,
                    sampling_rate=config.sampling_rate, audio_segments=config.audio_segments,
                    audio_segment_samples=config.audio_segment_samples, token_counts=dict(config.token_counts),
-                   prompt_style=config.prompt_style, max_length=config.max_length)
+                   prompt_style=config.prompt_style, max_length=config.max_sequence_length)
 
 
 @dataclass
@@ -107,7 +107,8 @@ class NanoEmoXProcessor:
     """Tokenizer + frame/face/audio preparation + prompt layout, configured by :class:`ProcessorSettings`."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, settings: ProcessorSettings) -> None:
-        missing = [t for t in PLACEHOLDER_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+        unknown = (None, tokenizer.unk_token_id)
+        missing = [t for t in PLACEHOLDER_TOKENS if tokenizer.convert_tokens_to_ids(t) in unknown]
         if missing:
             raise EmoxError(f"tokenizer lacks the placeholder tokens {missing}; use add_placeholder_tokens()")
         self.tokenizer = tokenizer
@@ -200,7 +201,8 @@ class NanoEmoXProcessor:
         rows: list[list[int]] = []
         label_rows: list[list[int]] = []
         for ex in examples:
-            prompt_ids = [tok.bos_token_id] + tok(self.expand_placeholders(ex.prompt), add_special_tokens=False).input_ids
+            prompt_text = self.expand_placeholders(ex.prompt)
+            prompt_ids = [tok.bos_token_id] + tok(prompt_text, add_special_tokens=False).input_ids
             if ex.target is None:
                 ids, labels = prompt_ids, [IGNORE_INDEX] * len(prompt_ids)
             else:

@@ -224,7 +224,8 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             name="MIR", identifier="[Intent]", level="understanding",
-            questions=("[Intent]recognize speaker's intention from the provided candidate labels: {candidate_labels}.",),
+            questions=("[Intent]recognize speaker's intention from the provided candidate labels: "
+                       "{candidate_labels}.",),
             answer_template="{label}", default_labels=MINTREC_LABELS, uses_candidates=True,
         ),
         Task(

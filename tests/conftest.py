@@ -28,3 +28,79 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def anchors_dir(shared_dir: Path) -> Path:
     return shared_dir / "anchors"
+
+
+def facexformer_release_state_dict(state: dict) -> dict:
+    """Turn our FaceXFormerEncoder weights into the key layout of FaceXFormer's released ``model.pt``
+    (torchvision swin_b inside ``backbone``), plus decoder entries the release also carries."""
+    import re
+
+    import torch
+
+    renames = {"layernorm_before": "norm1", "layernorm_after": "norm2", "mlp.fc1": "mlp.0", "mlp.fc2": "mlp.3",
+               "attention.o_proj": "attn.proj",
+               "attention.relative_position_bias.relative_position_bias_table": "attn.relative_position_bias_table"}
+    out: dict = {}
+    qkv: dict = {}
+    for key, value in state.items():
+        if key.startswith(("linear_c.", "linear_fuse.")):
+            out[key] = value.clone()
+            continue
+        if key.startswith("backbone.embeddings.patch_embeddings.projection."):
+            out["backbone.0.0.0." + key.rsplit(".", 1)[1]] = value.clone()
+        elif key.startswith("backbone.embeddings.norm."):
+            out["backbone.0.0.2." + key.rsplit(".", 1)[1]] = value.clone()
+        elif key.startswith("backbone.layernorm."):
+            out["backbone.1." + key.rsplit(".", 1)[1]] = value.clone()
+        elif m := re.match(r"backbone\.encoder\.layers\.(\d+)\.downsample\.(.*)", key):
+            out[f"backbone.0.{2 * int(m.group(1)) + 2}.{m.group(2)}"] = value.clone()
+        elif m := re.match(r"backbone\.encoder\.layers\.(\d+)\.blocks\.(\d+)\.(.*)", key):
+            prefix = f"backbone.0.{2 * int(m.group(1)) + 1}.{m.group(2)}."
+            name = m.group(3)
+            if q := re.match(r"attention\.(q|k|v)_proj\.(weight|bias)", name):
+                qkv.setdefault(prefix + "attn.qkv." + q.group(2), {})[q.group(1)] = value
+                continue
+            for new, old in renames.items():
+                if name.startswith(new + "."):
+                    name = old + name[len(new):]
+            out[prefix + name] = value.clone()
+            window = int(round((value.shape[0]) ** 0.5)) if name.endswith("relative_position_bias_table") else 0
+            if window:
+                out[prefix + "attn.relative_position_index"] = torch.zeros(((window + 1) // 2) ** 4, dtype=torch.long)
+    for key, parts in qkv.items():
+        out[key] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0).clone()
+    out["pe_layer.positional_encoding_gaussian_matrix"] = torch.randn(2, 8)
+    out["face_decoder.landmarks_token.weight"] = torch.randn(1, 8)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Tiny random CLIP vision, HuBERT, FaceXFormer (released model.pt layout) and Qwen2 + tokenizer, each
+    written the way the real ones are distributed; returns the ``sources`` mapping for build_model."""
+    import torch
+    from transformers import CLIPVisionModel, HubertModel, Qwen2ForCausalLM
+
+    from emox_core.modeling.face import FaceXFormerEncoder
+    from emox_core.modeling.presets import tiny_config
+    from emox_core.modeling.tokenizer import build_tiny_tokenizer
+
+    root = tmp_path_factory.mktemp("backbones")
+    torch.manual_seed(0)
+    config = tiny_config()
+    CLIPVisionModel(config.vision_config).save_pretrained(root / "clip")
+    HubertModel(config.speech_config).save_pretrained(root / "hubert")
+    face = FaceXFormerEncoder(config.face_config)
+    with torch.no_grad():
+        for param in face.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    (root / "facexformer" / "ckpts").mkdir(parents=True)
+    torch.save({"state_dict_backbone": facexformer_release_state_dict(face.state_dict())},
+               root / "facexformer" / "ckpts" / "model.pt")
+    torch.save(face.state_dict(), root / "facexformer_reference.pt")
+    tokenizer = build_tiny_tokenizer()
+    config.text_config.vocab_size = 1024
+    Qwen2ForCausalLM(config.text_config).save_pretrained(root / "qwen2")
+    tokenizer.save_pretrained(root / "qwen2")
+    return {"vision": str(root / "clip"), "speech": str(root / "hubert"), "face": str(root / "facexformer"),
+            "text": str(root / "qwen2")}

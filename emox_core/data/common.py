@@ -53,7 +53,10 @@ class Skips:
         self.first.setdefault(reason, example)
 
     def warnings(self) -> list[str]:
-        return [f"skipped {n} item(s): {reason} (first: {self.first[reason]})" for reason, n in self.counts.items()]
+        return [
+            f"skipped {n} item(s): {reason} (first: {self.first[reason]})"
+            for reason, n in self.counts.items()
+        ]
 
 
 def refuse(file: str | os.PathLike[str], where: str, problem: str) -> EmoxError:
@@ -80,7 +83,9 @@ def read_csv(path: str | os.PathLike[str], columns: Sequence[str]) -> list[dict[
         reader = csv.DictReader(handle, delimiter=delimiter)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
-            raise EmoxError(f"{path}: column {missing[0]!r} not found (columns: {', '.join(reader.fieldnames or [])})")
+            raise EmoxError(
+                f"{path}: column {missing[0]!r} not found (columns: {', '.join(reader.fieldnames or [])})"
+            )
         return [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
 
 
@@ -102,28 +107,43 @@ def parse_openset(text: str) -> list[str]:
 class MediaFolder:
     """Finds a clip by stem in the first existing folder of a list of candidates under the data root."""
 
-    def __init__(self, root: Path, candidates: Sequence[str], exts: Sequence[str]) -> None:
+    def __init__(
+        self, root: Path, candidates: Sequence[str], exts: Sequence[str], frame_folders: bool = False
+    ) -> None:
         self.root = root
         self.exts = tuple(exts)
+        self.frame_folders = frame_folders
         self.folder = next((rel for rel in candidates if (root / rel).is_dir()), None)
 
     def find(self, stem: str) -> str | None:
-        """The path relative to the data root of ``stem`` with one of the extensions, or None."""
+        """The path relative to the data root of ``stem`` with one of the extensions (or, for datasets
+        shipped as frames, the folder of frames named ``stem``), or None."""
         if self.folder is None:
             return None
+        base = stem if self.folder == "." else f"{self.folder}/{stem}"
+        resolve_under(
+            self.root, base, f"clip {stem!r}"
+        )  # a stem read from a raw file may not escape the root
         for ext in self.exts:
-            rel = f"{self.folder}/{stem}{ext}" if self.folder != "." else f"{stem}{ext}"
-            if (self.root / rel).is_file():
-                return rel
+            if (self.root / f"{base}{ext}").is_file():
+                return f"{base}{ext}"
+        if self.frame_folders and (self.root / base).is_dir():
+            return base
         return None
 
 
 class Locator:
     """Finds an item's video and audio by stem; an item without its required modality is skipped."""
 
-    def __init__(self, root: Path, video: Sequence[str] = (), audio: Sequence[str] = (),
-                 required: str = "video") -> None:
-        self.video = MediaFolder(root, video, VIDEO_EXTS)
+    def __init__(
+        self,
+        root: Path,
+        video: Sequence[str] = (),
+        audio: Sequence[str] = (),
+        required: str = "video",
+        frame_folders: bool = False,
+    ) -> None:
+        self.video = MediaFolder(root, video, VIDEO_EXTS, frame_folders)
         self.audio = MediaFolder(root, audio, AUDIO_EXTS)
         self.required = required
 
@@ -137,8 +157,9 @@ class Locator:
 
 
 def read_messages(file: Path, media_key: str) -> list[tuple[str, str, str, str]]:
-    """Records of an official LLaMA-Factory-style annotation (``{messages: [user, assistant], videos|audios}``)
-    as (clip stem, user text, assistant text, record position); media paths are reduced to their stem."""
+    """Records of an official LLaMA-Factory-style annotation (``{messages: [user, assistant],
+    videos|audios}``) as (clip stem, user text, assistant text, record position); media paths are
+    reduced to their stem."""
     data = load_json(file)
     if not isinstance(data, list):
         raise refuse(file, "top level", "expected a JSON array of {messages, " + media_key + "} records")
@@ -147,9 +168,14 @@ def read_messages(file: Path, media_key: str) -> list[tuple[str, str, str, str]]
         where = f"record #{number}"
         messages = record.get("messages") if isinstance(record, dict) else None
         media = record.get(media_key) if isinstance(record, dict) else None
-        if (not isinstance(messages, list) or len(messages) < 2
-                or any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages[:2])):
-            raise refuse(file, where, "'messages' must hold a user and an assistant message with string content")
+        if (
+            not isinstance(messages, list)
+            or len(messages) < 2
+            or any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages[:2])
+        ):
+            raise refuse(
+                file, where, "'messages' must hold a user and an assistant message with string content"
+            )
         if not isinstance(media, list) or not media or not isinstance(media[0], str):
             raise refuse(file, where, f"'{media_key}' must be a non-empty list of paths")
         out.append((basename_stem(media[0]), messages[0]["content"], messages[1]["content"], where))
@@ -169,14 +195,33 @@ def answer(task: str, **fields: str) -> str:
     return TASKS[task].answer_template.format(**fields)
 
 
-def make_sample(dataset: str, split: str, task: str, source_id: str, *, video: str | None, audio: str | None,
-                target: str, labels: Iterable[str] = (), subtitle: str = "", history: list[dict[str, str]] | None = None,
-                prompt_fields: dict[str, str] | None = None, meta: dict[str, Any] | None = None) -> Sample:
+def make_sample(
+    dataset: str,
+    split: str,
+    task: str,
+    source_id: str,
+    *,
+    video: str | None,
+    audio: str | None,
+    target: str,
+    labels: Iterable[str] = (),
+    subtitle: str = "",
+    history: list[dict[str, str]] | None = None,
+    prompt_fields: dict[str, str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Sample:
     """One manifest sample; its id is ``{dataset}:{source_id}:{task}``, unique within a manifest."""
     return Sample(
-        id=f"{dataset}:{source_id}:{task}", task=task, split=split, dataset=dataset,
-        media={"video": video, "audio": audio}, target=target, subtitle=subtitle, history=history or [],
-        prompt_fields=prompt_fields or {}, labels=list(dict.fromkeys(labels)),
+        id=f"{dataset}:{source_id}:{task}",
+        task=task,
+        split=split,
+        dataset=dataset,
+        media={"video": video, "audio": audio},
+        target=target,
+        subtitle=subtitle,
+        history=history or [],
+        prompt_fields=prompt_fields or {},
+        labels=list(dict.fromkeys(labels)),
         meta={"source_id": source_id, **(meta or {})},
     )
 
@@ -188,24 +233,43 @@ class RawItem:
     source_id: str
     label: str
     subtitle: str = ""
+    text: str = ""  # a free-text answer (ERI reason), when the target is not built from the label
     media_stem: str = ""  # where the locator looks (relative stem); defaults to source_id
     extra_labels: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def label_samples(dataset: str, split: str, task: str, items: Iterable[RawItem], locate: Locator, skips: Skips,
-                  target: Callable[[RawItem], str], prompt_fields: dict[str, str] | None = None) -> list[Sample]:
+def label_samples(
+    dataset: str,
+    split: str,
+    task: str,
+    items: Iterable[RawItem],
+    locate: Locator,
+    skips: Skips,
+    target: Callable[[RawItem], str],
+    prompt_fields: dict[str, str] | None = None,
+) -> list[Sample]:
     """One ``task`` sample per item whose media exist (the shape of every single-label dataset)."""
     samples = []
     for item in items:
         media = locate(item.media_stem or item.source_id, skips)
         if media is None:
             continue
-        samples.append(make_sample(
-            dataset, split, task, item.source_id, video=media[0], audio=media[1], target=target(item),
-            labels=(item.label, *item.extra_labels), subtitle=item.subtitle, prompt_fields=prompt_fields,
-            meta=item.meta,
-        ))
+        samples.append(
+            make_sample(
+                dataset,
+                split,
+                task,
+                item.source_id,
+                video=media[0],
+                audio=media[1],
+                target=target(item),
+                labels=[x for x in (item.label, *item.extra_labels) if x],
+                subtitle=item.subtitle,
+                prompt_fields=prompt_fields,
+                meta=item.meta,
+            )
+        )
     return samples
 
 
@@ -237,14 +301,24 @@ def sha256_check(root: Path, sha_file: str | os.PathLike[str]) -> list[str]:
     if wrong:
         notes.append(f"SHA-256 mismatch for {len(wrong)} of {len(expected)} files (first: {wrong[0]})")
     if missing:
-        notes.append(f"SHA-256 list names {len(missing)} of {len(expected)} files that are missing (first: {missing[0]})")
+        notes.append(
+            f"SHA-256 list names {len(missing)} of {len(expected)} files that are missing "
+            f"(first: {missing[0]})"
+        )
     return notes
 
 
-def finish(dataset: str, raw_dir: Path, out_dir: str | os.PathLike[str], samples: Sequence[Sample], *,
-           stats: dict[str, int] | None = None, warnings: Sequence[str] = (),
-           expected_items: dict[str, int] | None = None,
-           verify_sha256: str | os.PathLike[str] | None = None) -> PrepareReport:
+def finish(
+    dataset: str,
+    raw_dir: Path,
+    out_dir: str | os.PathLike[str],
+    samples: Sequence[Sample],
+    *,
+    stats: dict[str, int] | None = None,
+    warnings: Sequence[str] = (),
+    expected_items: dict[str, int] | None = None,
+    verify_sha256: str | os.PathLike[str] | None = None,
+) -> PrepareReport:
     """Write ``manifest-{split}.jsonl`` per split and ``stats.json``; check sizes and checksums.
 
     ``expected_items`` is the official number of raw items (clips, test turns) per split; items are
@@ -270,10 +344,16 @@ def finish(dataset: str, raw_dir: Path, out_dir: str | os.PathLike[str], samples
         write_manifest(path, items)
         manifests[split] = str(path)
     report = PrepareReport(
-        dataset=dataset, data_root=str(raw_dir.resolve()), out_dir=str(out.resolve()), manifests=manifests,
-        samples={split: dict(sorted(Counter(s.task for s in items).items())) for split, items in by_split.items()},
+        dataset=dataset,
+        data_root=str(raw_dir.resolve()),
+        out_dir=str(out.resolve()),
+        manifests=manifests,
+        samples={
+            split: dict(sorted(Counter(s.task for s in items).items())) for split, items in by_split.items()
+        },
         labels={split: _label_counts(items) for split, items in by_split.items()},
-        stats=dict(stats or {}), warnings=notes,
+        stats=dict(stats or {}),
+        warnings=notes,
     )
     atomic_write_json(out / "stats.json", report.to_dict())
     return report
@@ -293,16 +373,19 @@ def choose_splits(dataset: str, requested: str, available: dict[str, Path | None
             raise EmoxError(f"{dataset}: no annotation file found for any of {', '.join(available)}")
         return found
     if requested not in available:
-        raise EmoxError(f"{dataset}: split {requested!r} is not available (choose all, {', '.join(available)})")
+        raise EmoxError(
+            f"{dataset}: split {requested!r} is not available (choose all, {', '.join(available)})"
+        )
     path = available[requested]
     if path is None:
         raise EmoxError(f"{dataset}: no annotation file found for split {requested!r}")
     return {requested: path}
 
 
-def find_file(root: Path, candidates: Sequence[str]) -> Path | None:
-    """The first of ``candidates`` (relative to ``root``) that is a file, or None."""
-    return next((root / rel for rel in candidates if (root / rel).is_file()), None)
+def find_path(root: Path, candidates: Sequence[str]) -> Path | None:
+    """The first of ``candidates`` (relative to ``root``) that exists (an annotation file, or a folder for
+    layouts labelled by folder), or None."""
+    return next((root / rel for rel in candidates if (root / rel).exists()), None)
 
 
 def raw_root(raw_dir: str | os.PathLike[str]) -> Path:
@@ -322,20 +405,36 @@ class LabelledDataset:
     video: tuple[str, ...] = ()
     audio: tuple[str, ...] = ()
     required: str = "video"
+    frame_folders: bool = False  # clips shipped as folders of frames (FERV39K)
     prompt_fields: dict[str, str] = field(default_factory=dict)
-    expected: dict[str, int] = field(default_factory=dict)  # annotation file name -> official item count
+    expected: dict[tuple[str, str], int] = field(default_factory=dict)  # (split, file name) -> official count
 
-    def prepare(self, raw_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, split: str = "all",
-                verify_sha256: str | os.PathLike[str] | None = None) -> PrepareReport:
+    def prepare(
+        self,
+        raw_dir: str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        *,
+        split: str = "all",
+        verify_sha256: str | os.PathLike[str] | None = None,
+    ) -> PrepareReport:
         root = raw_root(raw_dir)
-        files = choose_splits(self.name, split, {s: find_file(root, c) for s, c in self.annotations.items()})
-        locate = Locator(root, self.video, self.audio, self.required)
+        files = choose_splits(self.name, split, {s: find_path(root, c) for s, c in self.annotations.items()})
+        locate = Locator(root, self.video, self.audio, self.required, self.frame_folders)
         skips = Skips()
         samples: list[Sample] = []
         for name, file in files.items():
             items = self.read(root, file, name)
-            samples += label_samples(self.name, name, self.task, items, locate, skips, self.target,
-                                     dict(self.prompt_fields))
-        expected = {s: self.expected[f.name] for s, f in files.items() if f.name in self.expected}
-        return finish(self.name, root, out_dir, samples, stats={f"skipped: {r}": n for r, n in skips.counts.items()},
-                      warnings=skips.warnings(), expected_items=expected, verify_sha256=verify_sha256)
+            samples += label_samples(
+                self.name, name, self.task, items, locate, skips, self.target, dict(self.prompt_fields)
+            )
+        expected = {s: self.expected[(s, f.name)] for s, f in files.items() if (s, f.name) in self.expected}
+        return finish(
+            self.name,
+            root,
+            out_dir,
+            samples,
+            stats={f"skipped: {r}": n for r, n in skips.counts.items()},
+            warnings=skips.warnings(),
+            expected_items=expected,
+            verify_sha256=verify_sha256,
+        )

@@ -28,8 +28,20 @@ ROLES = ("speaker", "listener")
 # Keys a prompt may need; "question" holds a dataset-specific question that is not in the task
 # registry (filled in, used verbatim), the others fill the registry's templates.
 PROMPT_FIELD_KEYS = ("question", "context", "current_user_input", "candidate_labels")
-_FIELDS = ("schema_version", "id", "task", "split", "dataset", "media", "subtitle", "history",
-           "prompt_fields", "target", "labels", "meta")
+_FIELDS = (
+    "schema_version",
+    "id",
+    "task",
+    "split",
+    "dataset",
+    "media",
+    "subtitle",
+    "history",
+    "prompt_fields",
+    "target",
+    "labels",
+    "meta",
+)
 
 
 @dataclass
@@ -74,18 +86,27 @@ class Sample:
         for rel in paths:
             if not isinstance(rel, str):
                 raise ValueError("media paths must be strings or null")
-            if os.path.isabs(rel) or rel.startswith(("~", "\\", "/")) or ".." in rel.replace("\\", "/").split("/"):
+            if (
+                os.path.isabs(rel)
+                or rel.startswith(("~", "\\", "/"))
+                or ".." in rel.replace("\\", "/").split("/")
+            ):
                 raise ValueError(f"media path {rel!r} must be relative to the data root, without '..'")
         if not isinstance(self.history, list) or any(
-            not isinstance(turn, dict) or set(turn) != {"role", "text"} or turn["role"] not in ROLES
-            or not isinstance(turn["text"], str) for turn in self.history
+            not isinstance(turn, dict)
+            or set(turn) != {"role", "text"}
+            or turn["role"] not in ROLES
+            or not isinstance(turn["text"], str)
+            for turn in self.history
         ):
             raise ValueError("field 'history' must be a list of {role: speaker|listener, text: str}")
         if not isinstance(self.prompt_fields, dict):
             raise ValueError("field 'prompt_fields' must be an object")
         unknown = set(self.prompt_fields) - set(PROMPT_FIELD_KEYS)
         if unknown:
-            raise ValueError(f"unknown prompt field {sorted(unknown)[0]!r} (known: {', '.join(PROMPT_FIELD_KEYS)})")
+            raise ValueError(
+                f"unknown prompt field {sorted(unknown)[0]!r} (known: {', '.join(PROMPT_FIELD_KEYS)})"
+            )
         if any(not isinstance(v, str) for v in self.prompt_fields.values()):
             raise ValueError("prompt_fields values must be strings")
         if not isinstance(self.labels, list) or any(not isinstance(x, str) for x in self.labels):
@@ -163,8 +184,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Sample]:
     return samples
 
 
-def load_manifest_dataset(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                          cache_dir: str | os.PathLike[str] | None = None) -> datasets.Dataset:
+def load_manifest_dataset(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> datasets.Dataset:
     """Load one or more manifests as a ``datasets.Dataset`` (checked first, so errors name file:line).
 
     ``prompt_fields`` and ``meta`` come back as dicts (``datasets`` Json features).
@@ -177,6 +200,8 @@ def load_manifest_dataset(paths: str | os.PathLike[str] | Sequence[str | os.Path
     for file in files:
         read_manifest(file)
     return datasets.load_dataset(
-        "json", data_files=[str(Path(f).resolve()) for f in files], split="train",
+        "json",
+        data_files=[str(Path(f).resolve()) for f in files],
+        split="train",
         cache_dir=None if cache_dir is None else str(cache_dir),
     )

@@ -1,14 +1,15 @@
 """AvaMERG empathetic response generation: emotion Acc, coarse Hit Rate (8 classes), Dist-1/Dist-2.
 
 Source: waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/eval_merg_exp.py`` (``extract_emotion_from_response``,
-``evaluate_avamerg_metrics``) and ``datasets/datasets/avamerg_dataset.py`` (``get_test_name2gt``); Dist-n as in
-RH-Lin/E3RG @ 6aa4f4a ``response_predict_turn_ola.py``.
+``evaluate_avamerg_metrics``) and ``datasets/datasets/avamerg_dataset.py`` (``get_test_name2gt``); Dist-n as
+in RH-Lin/E3RG @ 6aa4f4a ``response_predict_turn_ola.py``.
 
-The three label tables (``ed_emotion_projection``, ``emotion_keywords``, ``emotion_projection_map_empathe_mead``)
-are read from a JSON file the user gives (the layout of ``avamerg_eval_label_maps.json``); emox does not ship them.
+The three label tables (``ed_emotion_projection``, ``emotion_keywords``,
+``emotion_projection_map_empathe_mead``) are read from a JSON file the user gives (the layout of
+``avamerg_eval_label_maps.json``); emox does not ship them.
 
-Quirks kept: the ground truth is projected **once** (worried -> anxious, but anxious -> sad); the prediction is
-not projected; keyword matching is by plain substring in table order ("made" contains "mad" -> angry).
+Quirks kept: the ground truth is projected **once** (worried -> anxious, but anxious -> sad); the prediction
+is not projected; keyword matching is by plain substring in table order ("made" contains "mad" -> angry).
 Deviation (documented): a label outside the 36-key coarse map counts as a miss instead of raising KeyError.
 """
 
@@ -42,8 +43,14 @@ class LabelMaps:
         path = require_file(path, "AvaMERG label maps (--label-maps)")
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            table = {key: raw[key]["effective_dict_in_python_order"] for key in
-                     ("ed_emotion_projection", "emotion_keywords", "emotion_projection_map_empathe_mead")}
+            table = {
+                key: raw[key]["effective_dict_in_python_order"]
+                for key in (
+                    "ed_emotion_projection",
+                    "emotion_keywords",
+                    "emotion_projection_map_empathe_mead",
+                )
+            }
         except (ValueError, KeyError, TypeError) as exc:
             raise EmoxError(f"{path}: not an AvaMERG label-map JSON ({exc})") from None
         return LabelMaps(
@@ -68,7 +75,9 @@ def extract_emotion(response: str, maps: LabelMaps) -> str:
     return "unknown"
 
 
-def emotion_scores(name2gt: Mapping[str, str], name2response: Mapping[str, str], maps: LabelMaps) -> dict[str, Any]:
+def emotion_scores(
+    name2gt: Mapping[str, str], name2response: Mapping[str, str], maps: LabelMaps
+) -> dict[str, Any]:
     """Emotion Acc (projected gt == extracted pred) and Hit Rate (same coarse class), in percent, 2 decimals.
 
     ``name2gt`` holds the raw ``speaker_emotion``; it is projected here, once.
@@ -81,20 +90,29 @@ def emotion_scores(name2gt: Mapping[str, str], name2response: Mapping[str, str],
         gt = maps.projection.get(name2gt[name], name2gt[name])
         pred = extract_emotion(name2response[name], maps)
         coarse_gt, coarse_pred = maps.coarse.get(gt), maps.coarse.get(pred)
-        samples.append({"id": name, "label": gt, "pred": pred, "correct": gt == pred,
-                        "hit": coarse_gt is not None and coarse_gt == coarse_pred,
-                        "unmapped": coarse_gt is None or coarse_pred is None})
+        samples.append(
+            {
+                "id": name,
+                "label": gt,
+                "pred": pred,
+                "correct": gt == pred,
+                "hit": coarse_gt is not None and coarse_gt == coarse_pred,
+                "unmapped": coarse_gt is None or coarse_pred is None,
+            }
+        )
     n = len(samples)
     return {
         "accuracy": round(100 * sum(s["correct"] for s in samples) / n, 2),
         "hit_rate": round(100 * sum(s["hit"] for s in samples) / n, 2),
-        "n": n, "n_missing": len(name2gt) - n, "n_unmapped": sum(s["unmapped"] for s in samples),
+        "n": n,
+        "n_missing": len(name2gt) - n,
+        "n_unmapped": sum(s["unmapped"] for s in samples),
         "samples": samples,
     }
 
 
 def _ngrams(tokens: list[str], n: int) -> list[str]:
-    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
 def distinct_n(responses: Iterable[str], n: int, mode: str = "per-response") -> float:
@@ -143,5 +161,7 @@ def load_test_json(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         name2gt[name] = str(emotion)
         name2reply[name] = str(last.get("response", ""))
     if not name2gt:
-        raise EmoxError(f"{path}: no conversation has a chain_of_empathy.speaker_emotion (a blind test file?)")
+        raise EmoxError(
+            f"{path}: no conversation has a chain_of_empathy.speaker_emotion (a blind test file?)"
+        )
     return name2gt, name2reply

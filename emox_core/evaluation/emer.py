@@ -5,9 +5,10 @@ Source: waHAHJIAHAO/Nano-EmoX @ b08f985 ``eval_ovmerd.py`` (a copy of zeroQiaoba
 prompts are Chinese and kept byte for byte (with the indentation of the source's triple-quoted f-strings),
 because the judge's replies depend on them.
 
-Score parsing (official): the first match of ``[\\d][.]*[\\d]*`` anywhere in the reply, 0.0 when there is none.
-Pitfall: a judge that numbers its steps ("1. 真实描述..., 预测分数：7") is read as 1. ``strict=True`` reads the
-number after 预测分数/score first, ignores "N." step markers, and leaves unparseable replies out of the mean.
+Score parsing (official): the first match of ``[\\d][.]*[\\d]*`` anywhere in the reply, 0.0 when there is
+none. Pitfall: a judge that numbers its steps ("1. 真实描述..., 预测分数：7") is read as 1.
+``strict=True`` reads the number after 预测分数/score first, ignores "N." step markers, and leaves
+unparseable replies out of the mean.
 """
 
 from __future__ import annotations
@@ -68,31 +69,44 @@ def parse_score(reply: str | None, strict: bool = False) -> float | None:
     return None
 
 
-def clue_overlap(name2gt: Mapping[str, str], name2pred: Mapping[str, str], judge: ChatBackend,
-                 strict: bool = False) -> dict[str, Any]:
+def clue_overlap(
+    name2gt: Mapping[str, str], name2pred: Mapping[str, str], judge: ChatBackend, strict: bool = False
+) -> dict[str, Any]:
     """Clue Overlap: one judge call per sample comparing the two descriptions (``func_clue_scoring``)."""
     names = [n for n in name2gt if n in name2pred]
     replies = judge.complete([CLUE_PROMPT.format(gt=name2gt[n], pred=name2pred[n]) for n in names])
     return _aggregate(names, replies, strict, {})
 
 
-def label_overlap(name2gt: Mapping[str, str], name2pred: Mapping[str, str], judge: ChatBackend,
-                  strict: bool = False) -> dict[str, Any]:
+def label_overlap(
+    name2gt: Mapping[str, str], name2pred: Mapping[str, str], judge: ChatBackend, strict: bool = False
+) -> dict[str, Any]:
     """Label Overlap: summarise the emotion words of ground truth and prediction, then score their overlap."""
     names = [n for n in name2gt if n in name2pred]
     gt_emotions = judge.complete([SUMMARY_PROMPT.format(reason=name2gt[n]) for n in names])
     pred_emotions = judge.complete([SUMMARY_PROMPT.format(reason=name2pred[n]) for n in names])
-    replies = judge.complete([LABEL_PROMPT.format(gt=g, pred=p) for g, p in zip(gt_emotions, pred_emotions,
-                                                                                strict=True)])
-    extra = {n: {"gt_emotions": g, "pred_emotions": p} for n, g, p in zip(names, gt_emotions, pred_emotions,
-                                                                            strict=True)}
+    replies = judge.complete(
+        [LABEL_PROMPT.format(gt=g, pred=p) for g, p in zip(gt_emotions, pred_emotions, strict=True)]
+    )
+    extra = {
+        n: {"gt_emotions": g, "pred_emotions": p}
+        for n, g, p in zip(names, gt_emotions, pred_emotions, strict=True)
+    }
     return _aggregate(names, replies, strict, extra)
 
 
-def _aggregate(names: list[str], replies: list[str], strict: bool, extra: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _aggregate(
+    names: list[str], replies: list[str], strict: bool, extra: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     scores = [parse_score(r, strict) for r in replies]
     valid = [s for s in scores if s is not None]
-    samples = [{"id": n, "reply": r, "score": s, **extra.get(n, {})} for n, r, s in zip(names, replies, scores,
-                                                                                        strict=True)]
-    return {"score": sum(valid) / len(valid) if valid else float("nan"), "n": len(names),
-            "n_unparsed": len(scores) - len(valid), "samples": samples}
+    samples = [
+        {"id": n, "reply": r, "score": s, **extra.get(n, {})}
+        for n, r, s in zip(names, replies, scores, strict=True)
+    ]
+    return {
+        "score": sum(valid) / len(valid) if valid else float("nan"),
+        "n": len(names),
+        "n_unparsed": len(scores) - len(valid),
+        "samples": samples,
+    }

@@ -1,16 +1,17 @@
 """Emotion-wheel label mapping and the three EW metrics of MER-UniBench (hit rate, OV precision/recall/F).
 
 Source: zeroQiaoba/AffectGPT @ fffca794 ``AffectGPT/my_affectgpt/evaluation/wheel.py`` and ``ew_metric.py``
-(identical in waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/{wheel,ew_metric}.py``). Everything is table driven:
-``format.csv`` (word forms), ``synonym.xlsx`` (8 GPT synonym runs) and ``wheel1..5.xlsx`` (3-level wheels).
-The data files are not shipped with emox; :meth:`EmotionWheels.load` reads them from the folder the user gives.
+(identical in waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/{wheel,ew_metric}.py``). Everything is table
+driven: ``format.csv`` (word forms), ``synonym.xlsx`` (8 GPT synonym runs) and ``wheel1..5.xlsx`` (3-level
+wheels). The data files are not shipped with emox; :meth:`EmotionWheels.load` reads them from the folder the
+user gives.
 
 Quirks kept on purpose (they change scores, see docs/evaluation.md):
-* a label maps through the **alphabetically first** raw word that is in the wheel (``fear`` -> ``brave`` -> *happy*
-  in wheel2);
+* a label maps through the **alphabetically first** raw word that is in the wheel (``fear`` -> ``brave`` ->
+  *happy* in wheel2);
 * a word listed twice in one wheel takes the cluster of its **last** occurrence;
-* a label that maps nowhere (``neutral``, ``surprise`` in wheel5, ...) is dropped; a sample whose ground truth is
-  dropped is skipped, so each wheel has its own denominator.
+* a label that maps nowhere (``neutral``, ``surprise`` in wheel5, ...) is dropped; a sample whose ground truth
+  is dropped is skipped, so each wheel has its own denominator.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def string_to_list(value: Any) -> list[str]:
 
 
 def _read_wheel(path: Path) -> dict[str, dict[str, list[str]]]:
-    """level1 -> level2 -> [level3], blank cells inheriting the last value seen (even across a level change)."""
+    """level1 -> level2 -> [level3]; a blank cell inherits the last value seen, even across a level change."""
     import pandas as pd
 
     frame = pd.read_excel(path)
@@ -73,7 +74,7 @@ def _read_wheel(path: Path) -> dict[str, dict[str, list[str]]]:
 
 
 def _cluster_map(tree: dict[str, dict[str, list[str]]], level: str) -> dict[str, str]:
-    """Every wheel word -> its cluster at ``level``; later occurrences overwrite earlier ones (official order)."""
+    """Every wheel word -> its cluster at ``level``; a later occurrence overwrites an earlier one."""
     out: dict[str, str] = {}
     for l1, children in tree.items():
         out[l1] = l1 if level == "level1" else sorted(children)[0]
@@ -94,7 +95,8 @@ class EmotionWheels:
 
     @staticmethod
     def load(directory: str | Path) -> EmotionWheels:
-        """Read ``format.csv``, ``synonym.xlsx`` and ``wheel1..5.xlsx`` from ``directory`` (cached per path)."""
+        """Read ``format.csv``, ``synonym.xlsx`` and ``wheel1..5.xlsx`` from ``directory`` (cached per
+        path)."""
         root = require_dir(directory, "emotion-wheel folder (--wheels)")
         return _load_cached(root.resolve())
 
@@ -148,13 +150,15 @@ def _load_cached(root: Path) -> EmotionWheels:
     return EmotionWheels(format_map=format_map, raw_map=raw_map, clusters=clusters)
 
 
-def hit_rate(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels) -> dict[str, Any]:
+def hit_rate(
+    name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels
+) -> dict[str, Any]:
     """MER-UniBench hit rate (MER2023/MER2024/MELD/IEMOCAP): mean over 5 wheels of the per-wheel hit rate.
 
-    Source: AffectGPT ``wheel.py`` ``calculate_openset_onehot_hitrate`` + ``ew_metric.py`` ``hitrate_metric_calculation``.
-    Per wheel, samples whose ground truth maps nowhere (e.g. neutral) are skipped; hit = |P ∩ G| (0 or 1).
-    ``mscore`` (hits / predictions landing in any ground-truth cluster) is computed as officially, never reported.
-    Values are fractions in [0, 1].
+    Source: AffectGPT ``wheel.py`` ``calculate_openset_onehot_hitrate`` + ``ew_metric.py``
+    ``hitrate_metric_calculation``. Per wheel, samples whose ground truth maps nowhere (e.g. neutral) are
+    skipped; hit = |P ∩ G| (0 or 1). ``mscore`` (hits / predictions landing in any ground-truth cluster) is
+    computed as officially, never reported. Values are fractions in [0, 1].
     """
     candidates = list(dict.fromkeys(str(v) for v in name2gt.values()))
     per_wheel: dict[str, dict[str, float]] = {}
@@ -177,13 +181,14 @@ def hit_rate(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: E
     }
 
 
-def overlap_prf(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels,
-                level: str = "level1") -> dict[str, Any]:
-    """OV-MERD+ EW F-score: per wheel, mean precision and recall over samples, F from the means; mean of 5 wheels.
+def overlap_prf(
+    name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels, level: str = "level1"
+) -> dict[str, Any]:
+    """OV-MERD+ EW F-score: per wheel, F from the sample-mean precision and recall; mean over 5 wheels.
 
-    Source: AffectGPT ``wheel.py`` ``calculate_openset_overlap_rate`` + ``ew_metric.py`` ``wheel_metric_calculation``.
-    An empty mapped prediction scores P = R = 0; an empty mapped ground truth skips the sample. F is NaN when
-    P + R = 0 (not guarded officially either). Values are fractions in [0, 1].
+    Source: AffectGPT ``wheel.py`` ``calculate_openset_overlap_rate`` + ``ew_metric.py``
+    ``wheel_metric_calculation``. An empty mapped prediction scores P = R = 0; an empty mapped ground truth
+    skips the sample. F is NaN when P + R = 0 (not guarded officially either). Values are fractions in [0, 1].
     """
     per_wheel: dict[str, dict[str, float]] = {}
     for wheel in WHEELS:

@@ -1,9 +1,9 @@
 """The LLM backend of the evaluation (MER-UniBench extraction, EMER judge) and its disk cache.
 
 Two backends behind one interface, :class:`ChatBackend`:
-* :class:`OpenAIChatBackend`: any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, a hosted API), standard
-  library only (``urllib`` + a thread pool): concurrency, retries with backoff on 429/5xx/timeouts, a one-line
-  :class:`EmoxError` when the endpoint refuses connections or the key is missing.
+* :class:`OpenAIChatBackend`: any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, a hosted API),
+  standard library only (``urllib`` + a thread pool): concurrency, retries with backoff on 429/5xx/timeouts, a
+  one-line :class:`EmoxError` when the endpoint refuses connections or the key is missing.
 * :class:`TransformersBackend`: a local chat model through transformers (imported lazily).
 
 Every reply is cached on disk under a key made of (model, prompt, settings), so a rerun makes no request and a
@@ -55,8 +55,11 @@ class DiskCache:
 
     @staticmethod
     def key(model: str, prompt: str, settings: Settings) -> str:
-        blob = json.dumps({"model": model, "prompt": prompt, "settings": settings.as_dict()},
-                          sort_keys=True, ensure_ascii=False)
+        blob = json.dumps(
+            {"model": model, "prompt": prompt, "settings": settings.as_dict()},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
@@ -72,8 +75,10 @@ class DiskCache:
             return None  # a damaged entry is simply asked again
 
     def put(self, key: str, model: str, prompt: str, settings: Settings, reply: str) -> None:
-        atomic_write_json(self._path(key), {"model": model, "settings": settings.as_dict(),
-                                            "prompt": prompt, "reply": reply})
+        atomic_write_json(
+            self._path(key),
+            {"model": model, "settings": settings.as_dict(), "prompt": prompt, "reply": reply},
+        )
 
 
 @dataclass
@@ -135,8 +140,11 @@ class OpenAIChatBackend(ChatBackend):
 
     def _request(self, prompt: str) -> str:
         url = self.base_url.rstrip("/") + "/chat/completions"
-        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                                **self.settings.as_dict()}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            **self.settings.as_dict(),
+        }
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -199,26 +207,46 @@ class TransformersBackend(ChatBackend):
             torch.manual_seed(s.seed)
         out = []
         for prompt in prompts:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                 add_generation_prompt=True)
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
             inputs = tokenizer(text, return_tensors="pt").to(model.device)
             sample = s.temperature > 0
             generated = model.generate(
-                **inputs, max_new_tokens=s.max_tokens or 512, do_sample=sample,
-                temperature=s.temperature if sample else None, top_p=s.top_p if sample else None,
+                **inputs,
+                max_new_tokens=s.max_tokens or 512,
+                do_sample=sample,
+                temperature=s.temperature if sample else None,
+                top_p=s.top_p if sample else None,
                 repetition_penalty=s.repetition_penalty or 1.0,
             )
-            out.append(tokenizer.decode(generated[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+            out.append(
+                tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            )
         return out
 
 
-def make_backend(spec: str, model: str, settings: Settings, cache_dir: str | os.PathLike[str] | None,
-                 key_env: str = "OPENAI_API_KEY", concurrency: int = 8, timeout: float = 120.0,
-                 max_retries: int = 4) -> ChatBackend:
+def make_backend(
+    spec: str,
+    model: str,
+    settings: Settings,
+    cache_dir: str | os.PathLike[str] | None,
+    key_env: str = "OPENAI_API_KEY",
+    concurrency: int = 8,
+    timeout: float = 120.0,
+    max_retries: int = 4,
+) -> ChatBackend:
     """``spec`` is an http(s) base URL (OpenAI-compatible) or ``hf:`` + a local model path/id."""
     cache = DiskCache(cache_dir) if cache_dir else None
     if spec.startswith("hf:"):
         return TransformersBackend(model=spec[3:] or model, settings=settings, cache=cache)
-    return OpenAIChatBackend(model=model, settings=settings, cache=cache, base_url=spec,
-                             api_key=os.environ.get(key_env), concurrency=concurrency, timeout=timeout,
-                             max_retries=max_retries)
+    return OpenAIChatBackend(
+        model=model,
+        settings=settings,
+        cache=cache,
+        base_url=spec,
+        api_key=os.environ.get(key_env),
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+    )

@@ -2,8 +2,8 @@
 
 Sources: zeroQiaoba/AffectGPT @ fffca794 ``AffectGPT/evaluation.py`` (``main_zeroshot_scores``,
 ``calculate_discrete_zeroshot``, ``calculate_dimension_zeroshot``), ``AffectGPT/toolkit/utils/qwen.py``
-(prompts, ``func_postprocess_qwen``), ``AffectGPT/my_affectgpt/datasets/datasets/*.py`` (label files, idx2emo);
-Nano-EmoX @ b08f985 ``evaluation-scoreonly.py`` / ``evaluation/ew_metric.py`` (same protocol).
+(prompts, ``func_postprocess_qwen``), ``AffectGPT/my_affectgpt/datasets/datasets/*.py`` (label files,
+idx2emo); Nano-EmoX @ b08f985 ``evaluation-scoreonly.py`` / ``evaluation/ew_metric.py`` (same protocol).
 
 Pipeline: free text --(prompt A)--> open-vocabulary list ("-openset") --(prompt B, sentiment sets only)-->
 positive/negative/neutral ("-openset-sentiment") --> hit rate / WAF / EW-F. The LLM step is skipped when a
@@ -40,41 +40,63 @@ class Subset:
         return {"discrete": "hit_rate", "dimension": "waf", "ovlabel": "f"}[self.group]
 
 
-SUBSETS: dict[str, Subset] = {s.name: s for s in (
-    Subset("mer2023", "discrete", "label-6way.npz", "test1_corpus", 411),
-    Subset("mer2024", "discrete", "label-6way.npz", "test1_corpus", 1169),
-    Subset("meld", "discrete", "label.npz", "test_corpus", 2610,
-           ("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise")),
-    Subset("iemocapfour", "discrete", "label_4way.npz", "whole_corpus", 1241,
-           ("happy", "sad", "neutral", "anger"), ("iemocap",)),
-    Subset("cmumosi", "dimension", "label.npz", "test_corpus", 686, aliases=("mosi",)),
-    Subset("cmumosei", "dimension", "label.npz", "test_corpus", 4659, aliases=("mosei",)),
-    Subset("sims", "dimension", "label.npz", "test_corpus", 457, aliases=("chsims",)),
-    Subset("simsv2", "dimension", "label.npz", "test_corpus", 1034, aliases=("chsimsv2",)),
-    Subset("ovmerdplus", "ovlabel", "ovlabel.csv", "openset", 532, aliases=("ovmerd", "ovmerd+")),
-)}
+SUBSETS: dict[str, Subset] = {
+    s.name: s
+    for s in (
+        Subset("mer2023", "discrete", "label-6way.npz", "test1_corpus", 411),
+        Subset("mer2024", "discrete", "label-6way.npz", "test1_corpus", 1169),
+        Subset(
+            "meld",
+            "discrete",
+            "label.npz",
+            "test_corpus",
+            2610,
+            ("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise"),
+        ),
+        Subset(
+            "iemocapfour",
+            "discrete",
+            "label_4way.npz",
+            "whole_corpus",
+            1241,
+            ("happy", "sad", "neutral", "anger"),
+            ("iemocap",),
+        ),
+        Subset("cmumosi", "dimension", "label.npz", "test_corpus", 686, aliases=("mosi",)),
+        Subset("cmumosei", "dimension", "label.npz", "test_corpus", 4659, aliases=("mosei",)),
+        Subset("sims", "dimension", "label.npz", "test_corpus", 457, aliases=("chsims",)),
+        Subset("simsv2", "dimension", "label.npz", "test_corpus", 1034, aliases=("chsimsv2",)),
+        Subset("ovmerdplus", "ovlabel", "ovlabel.csv", "openset", 532, aliases=("ovmerd", "ovmerd+")),
+    )
+}
 
 # Prompt A (qwen.py ``reason_to_openset_qwen``): backslash continuations, no indentation -> single spaces.
 OPENSET_PROMPT = (
-    "Please assume the role of an expert in the field of emotions. We provide clues that may be related to the "
-    "emotions of the characters. Based on the provided clues, please identify the emotional states of the main "
-    "character. The main character is the one with the most detailed clues. Please separate different emotional "
-    "categories with commas and output only the clearly identifiable emotional categories in a list format. If "
-    "none are identified, please output an empty list. Input: We cannot recognize his emotional state; Output: [] "
-    "Input: His emotional state is happy, sad, and angry; Output: [happy, sad, angry] Input: {reason}; Output: "
+    "Please assume the role of an expert in the field of emotions. "
+    "We provide clues that may be related to the emotions of the characters. "
+    "Based on the provided clues, please identify the emotional states of the main character. "
+    "The main character is the one with the most detailed clues. "
+    "Please separate different emotional categories with commas and output only the clearly identifiable "
+    "emotional categories in a list format. "
+    "If none are identified, please output an empty list. "
+    "Input: We cannot recognize his emotional state; Output: [] "
+    "Input: His emotional state is happy, sad, and angry; Output: [happy, sad, angry] "
+    "Input: {reason}; Output: "
 )
-# Prompt B (qwen.py ``openset_to_sentiment_qwen``): continuation lines are indented by 12 spaces, and those spaces
-# are part of the string, so every break reads " " + 12 spaces.
+# Prompt B (qwen.py ``openset_to_sentiment_qwen``): continuation lines are indented by 12 spaces and
+# those spaces are part of the string, so every break reads " " + 12 spaces.
 _GAP = " " * 13
-SENTIMENT_PROMPT = _GAP.join((
-    "Please act as an expert in the field of emotions.",
-    "We provide a few words to describe the emotions of a character.",
-    "Please choose the most likely sentiment from the given candidates: [positive, negative, neutral]",
-    "Please direct output answer without analyzing process.",
-    "Input: [joyful]; Output: positive",
-    "Input: []; Output: neutral",
-    "Input: {reason}; Output: ",
-))
+SENTIMENT_PROMPT = _GAP.join(
+    (
+        "Please act as an expert in the field of emotions.",
+        "We provide a few words to describe the emotions of a character.",
+        "Please choose the most likely sentiment from the given candidates: [positive, negative, neutral]",
+        "Please direct output answer without analyzing process.",
+        "Input: [joyful]; Output: positive",
+        "Input: []; Output: neutral",
+        "Input: {reason}; Output: ",
+    )
+)
 # ew_metric.py ``func_read_batch_calling_model``: vLLM SamplingParams (stochastic sampling, not greedy).
 EXTRACTOR_MODEL = "Qwen2.5-7B-Instruct"
 EXTRACTOR_SETTINGS = Settings(temperature=0.7, top_p=0.8, max_tokens=512, repetition_penalty=1.05)
@@ -92,12 +114,12 @@ def get_subset(name: str) -> Subset:
 
 
 def postprocess_qwen(text: str) -> str:
-    """qwen.py ``func_postprocess_qwen``: the leading Input/Output/翻译 prefixes and colons (each checked once, in
-    order), then every newline."""
+    """qwen.py ``func_postprocess_qwen``: leading Input/Output/翻译 prefixes and colons, each checked once in
+    order, then every newline."""
     text = text.strip()
     for prefix in _QWEN_PREFIXES:
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     text = text.strip()
     for colon in (":", "："):
         if text.startswith(colon):
@@ -113,7 +135,7 @@ def extract_openset(name2reason: Mapping[str, str], backend: ChatBackend) -> dic
 
 
 def openset_to_sentiment(name2openset: Mapping[str, str], backend: ChatBackend) -> dict[str, str]:
-    """"[a, b]" -> positive/negative/neutral with prompt B."""
+    """ "[a, b]" -> positive/negative/neutral with prompt B."""
     names = list(name2openset)
     replies = backend.complete([SENTIMENT_PROMPT.format(reason=name2openset[n]) for n in names])
     return {n: postprocess_qwen(r) for n, r in zip(names, replies, strict=True)}
@@ -135,22 +157,35 @@ def sentiment_scores(name2val: Mapping[str, float], name2sentiment: Mapping[str,
         y_pred.append(SENTIMENT_VALUE.get(name2sentiment[name], 0.0) > 0)
     if not y_true:
         raise EmoxError("sentiment ground truth: every value is 0, nothing to score")
-    return {"waf": float(f1_score(y_true, y_pred, average="weighted")),
-            "accuracy": float(accuracy_score(y_true, y_pred)), "n": len(y_true)}
+    return {
+        "waf": float(f1_score(y_true, y_pred, average="weighted")),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "n": len(y_true),
+    }
 
 
-def score_subset(subset: Subset, name2gt: Mapping[str, Any], name2openset: Mapping[str, str],
-                 wheels: EmotionWheels | None, name2sentiment: Mapping[str, str] | None = None) -> dict[str, Any]:
+def score_subset(
+    subset: Subset,
+    name2gt: Mapping[str, Any],
+    name2openset: Mapping[str, str],
+    wheels: EmotionWheels | None,
+    name2sentiment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The official metrics of one subset (fractions); ``main`` holds the number the tables report."""
     if subset.group == "dimension":
         if name2sentiment is None:
-            raise EmoxError(f"{subset.name}: sentiment predictions are needed (LLM step or -openset-sentiment.npz)")
+            raise EmoxError(
+                f"{subset.name}: sentiment predictions are needed (LLM step or -openset-sentiment.npz)"
+            )
         out = sentiment_scores(name2gt, name2sentiment)
     else:
         if wheels is None:
             raise EmoxError(f"{subset.name}: the emotion-wheel files are needed (--wheels DIR)")
-        out = hit_rate(name2gt, name2openset, wheels) if subset.group == "discrete" else \
-            overlap_prf(name2gt, name2openset, wheels)
+        out = (
+            hit_rate(name2gt, name2openset, wheels)
+            if subset.group == "discrete"
+            else overlap_prf(name2gt, name2openset, wheels)
+        )
     out["main"] = out[subset.main_metric]
     return out
 
@@ -211,10 +246,14 @@ def _ground_truth_csv(subset: Subset, path: Path) -> dict[str, Any]:
     wanted = {"dimension": ("val",), "discrete": ("emo", "label"), "ovlabel": ("openset",)}[subset.group]
     column = next((c for c in wanted if c in frame.columns), None)
     if "name" not in frame.columns or column is None:
-        raise EmoxError(f"{path}: expected columns name and {'/'.join(wanted)}, found {', '.join(frame.columns)}")
+        raise EmoxError(
+            f"{path}: expected columns name and {'/'.join(wanted)}, found {', '.join(frame.columns)}"
+        )
     if subset.group == "dimension":
         return {str(n): float(v) for n, v in zip(frame["name"], frame[column], strict=True)}
     if subset.group == "ovlabel":  # mer2025-ov / ovlabel.csv: an empty list means neutral
-        return {str(n): ", ".join(string_to_list(v) or ["neutral"])
-                for n, v in zip(frame["name"], frame[column], strict=True)}
+        return {
+            str(n): ", ".join(string_to_list(v) or ["neutral"])
+            for n, v in zip(frame["name"], frame[column], strict=True)
+        }
     return {str(n): str(v) for n, v in zip(frame["name"], frame[column], strict=True)}

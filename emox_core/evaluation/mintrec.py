@@ -1,13 +1,13 @@
 """MIntRec / MIntRec2.0 intent recognition: Acc, weighted F1, weighted precision (x100, 2 decimals).
 
 Source: waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/eval_merg_exp.py`` (MIntRec branch): the raw response is
-compared with the ground-truth string (``Inform``, ``Ask for help``) by **exact equality**, on the names present
-in both, then ``accuracy_score``, ``f1_score(average='weighted')`` and
-``precision_score(average='weighted', zero_division=0)``. An invalid prediction becomes a class of its own with
-zero support, which costs recall of the true class but adds nothing to the weights.
+compared with the ground-truth string (``Inform``, ``Ask for help``) by **exact equality**, on the names
+present in both, then ``accuracy_score``, ``f1_score(average='weighted')`` and
+``precision_score(average='weighted', zero_division=0)``. An invalid prediction becomes a class of its own
+with zero support, which costs recall of the true class but adds nothing to the weights.
 
-``mode="lenient"`` follows thuiar/MMLA @ 48efd63 ``src/Zero-shot_Inference/eval.py``: lower-case both, search every
-label as a whole word; one match -> that label, none -> "unknown", several -> "multi".
+``mode="lenient"`` follows thuiar/MMLA @ 48efd63 ``src/Zero-shot_Inference/eval.py``: lower-case both, search
+every label as a whole word; one match -> that label, none -> "unknown", several -> "multi".
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def mmla_match(text: str, labels: Sequence[str]) -> str:
     return "unknown" if not found else "multi"
 
 
-def intent_scores(name2gt: Mapping[str, str], name2pred: Mapping[str, str], labels: Sequence[str],
-                  mode: str = "exact") -> dict[str, Any]:
+def intent_scores(
+    name2gt: Mapping[str, str], name2pred: Mapping[str, str], labels: Sequence[str], mode: str = "exact"
+) -> dict[str, Any]:
     """Acc / WF1 / WP in percent, rounded to 2 decimals, on the names in both mappings."""
     from sklearn.metrics import accuracy_score, f1_score, precision_score
 
@@ -52,7 +53,11 @@ def intent_scores(name2gt: Mapping[str, str], name2pred: Mapping[str, str], labe
         "accuracy": round(100 * float(accuracy_score(y_true, y_pred)), 2),
         "wf1": round(100 * float(f1_score(y_true, y_pred, average="weighted")), 2),
         "wp": round(100 * float(precision_score(y_true, y_pred, average="weighted", zero_division=0)), 2),
-        "n": len(names), "n_missing": len(name2gt) - len(names), "mode": mode,
-        "samples": [{"id": n, "label": t, "pred": p, "correct": t == p} for n, t, p in zip(names, y_true, y_pred,
-                                                                                          strict=True)],
+        "n": len(names),
+        "n_missing": len(name2gt) - len(names),
+        "mode": mode,
+        "samples": [
+            {"id": n, "label": t, "pred": p, "correct": t == p}
+            for n, t, p in zip(names, y_true, y_pred, strict=True)
+        ],
     }

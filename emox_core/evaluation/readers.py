@@ -1,9 +1,9 @@
 """Readers for every predictions / ground-truth format ``emox eval`` accepts.
 
 Ours: the predictions JSONL written by ``emox infer`` (one object a line: id, task, prediction, label, labels,
-thinking, reply, dataset). Official: AffectGPT / Nano-EmoX ``*.npz`` with ``name2reason``, ``*-openset.npz`` and
-``*-openset-sentiment.npz`` (``filenames`` / ``fileitems``), the EMER csv files (``names`` + ``reasons`` or
-``chi_reasons``) and the MIntRec annotation json (``messages`` / ``videos``).
+thinking, reply, dataset). Official: AffectGPT / Nano-EmoX ``*.npz`` with ``name2reason``, ``*-openset.npz``
+and ``*-openset-sentiment.npz`` (``filenames`` / ``fileitems``), the EMER csv files (``names`` + ``reasons``
+or ``chi_reasons``) and the MIntRec annotation json (``messages`` / ``videos``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ class Predictions:
 
     def subset(self, names: set[str]) -> Predictions:
         keep = {n for n in self.text if n in names}
-        return Predictions(self.source, self.kind, *({k: v for k, v in d.items() if k in keep}
-                                                     for d in (self.text, self.label, self.labels, self.dataset)))
+        return Predictions(
+            self.source,
+            self.kind,
+            *(
+                {k: v for k, v in d.items() if k in keep}
+                for d in (self.text, self.label, self.labels, self.dataset)
+            ),
+        )
 
 
 def read_predictions(path: str | Path) -> Predictions:
@@ -61,7 +67,11 @@ def read_jsonl(path: Path) -> Predictions:
                 record = json.loads(line)
             except ValueError:
                 raise EmoxError(f"{path}:{lineno}: not a JSON object") from None
-            if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("prediction"), str):
+            if (
+                not isinstance(record, dict)
+                or "id" not in record
+                or not isinstance(record.get("prediction"), str)
+            ):
                 raise EmoxError(f"{path}:{lineno}: a prediction line needs 'id' and a string 'prediction'")
             name = str(record["id"])
             if name in out.text:
@@ -79,7 +89,7 @@ def read_jsonl(path: Path) -> Predictions:
 
 
 def read_npz(path: Path) -> Predictions:
-    """An official intermediate output; duplicated names keep the last item (dict semantics, as officially)."""
+    """An official intermediate output; a duplicated name keeps its last item, as officially."""
     import numpy as np
 
     try:
@@ -93,7 +103,9 @@ def read_npz(path: Path) -> Predictions:
             if {"filenames", "fileitems"} <= files:
                 names, items = archive["filenames"].tolist(), archive["fileitems"].tolist()
             else:
-                raise EmoxError(f"{path}: expected key name2reason or filenames/fileitems (has {sorted(files)})")
+                raise EmoxError(
+                    f"{path}: expected key name2reason or filenames/fileitems (has {sorted(files)})"
+                )
     except (OSError, ValueError) as exc:
         raise EmoxError(f"{path}: not a readable npz ({exc})") from None
     if len(names) != len(items):
@@ -102,8 +114,11 @@ def read_npz(path: Path) -> Predictions:
     return Predictions(path, kind, text={str(n): str(i) for n, i in zip(names, items, strict=True)})
 
 
-def read_csv_column(path: Path, columns: tuple[str, ...], name_columns: tuple[str, ...] = ("names", "name", "id"),
-                    ) -> dict[str, str]:
+def read_csv_column(
+    path: Path,
+    columns: tuple[str, ...],
+    name_columns: tuple[str, ...] = ("names", "name", "id"),
+) -> dict[str, str]:
     """name -> the first of ``columns`` present (NaN -> ""), as ``func_gain_name2value`` reads EMER csvs."""
     import pandas as pd
 
@@ -114,19 +129,23 @@ def read_csv_column(path: Path, columns: tuple[str, ...], name_columns: tuple[st
     key = next((c for c in name_columns if c in frame.columns), None)
     value = next((c for c in columns if c in frame.columns), None)
     if key is None or value is None:
-        raise EmoxError(f"{path}: expected columns {'/'.join(name_columns)} and {'/'.join(columns)}, "
-                        f"found {', '.join(map(str, frame.columns))}")
+        raise EmoxError(
+            f"{path}: expected columns {'/'.join(name_columns)} and {'/'.join(columns)}, "
+            f"found {', '.join(map(str, frame.columns))}"
+        )
     return {str(n): ("" if pd.isna(v) else str(v)) for n, v in zip(frame[key], frame[value], strict=True)}
 
 
 def read_intent_annotations(path: str | Path) -> dict[str, str]:
-    """MIntRec/MIntRec2 test json (Nano-EmoX ``data/MIntRec*/test_*_ann.json``): video stem -> intent string."""
+    """MIntRec/MIntRec2 test json (Nano-EmoX ``data/MIntRec*/test_*_ann.json``): video stem -> intent."""
     path = require_file(path, "MIntRec annotation json")
     try:
         records: Any = json.loads(path.read_text(encoding="utf-8"))
         out = {Path(r["videos"][0]).stem: r["messages"][1]["content"] for r in records}
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise EmoxError(f"{path}: not a MIntRec annotation json (records with messages/videos): {exc}") from None
+        raise EmoxError(
+            f"{path}: not a MIntRec annotation json (records with messages/videos): {exc}"
+        ) from None
     if not out:
         raise EmoxError(f"{path}: no samples")
     return out
@@ -144,7 +163,7 @@ def sibling(path: Path, suffix: str) -> Path | None:
 
 
 def checkpoint_outputs(run_dir: Path) -> list[Path]:
-    """The per-checkpoint outputs of a run folder, in name order (the checkpoint order of the official code)."""
+    """The per-checkpoint outputs of a run folder, in name (= official checkpoint) order."""
     raw = sorted(p for p in run_dir.glob("*.npz") if not p.name.endswith((OPENSET_SUFFIX, SENTIMENT_SUFFIX)))
     if raw:
         return raw

@@ -1,5 +1,5 @@
-"""What ``emox eval`` leaves behind: table rows (ours beside the paper's), ``metrics.json``, per-sample JSONL
-and a PNG bar chart. The CLI only renders the rows."""
+"""What ``emox eval`` leaves behind: table rows (ours beside the paper's), ``metrics.json``, per-sample
+JSONL and a PNG bar chart. The CLI only renders the rows."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ from typing import Any
 from emox_core.fileio import atomic_open, atomic_write_json
 
 
-def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(metric, ours, paper) strings, one per headline metric."""
+def table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: metric, ours, the paper's Nano-EmoX number (and AffectGPT's where there is one)."""
+    with_affectgpt = any(row.get("affectgpt_paper") is not None for row in result["rows"])
+    headers = ["metric", "emox", "paper: Nano-EmoX"] + (["paper: AffectGPT"] if with_affectgpt else [])
     rows = []
     for row in result["rows"]:
-        paper = row.get("paper")
-        rows.append((row["metric"], _fmt(row["ours"]), "-" if paper is None else _fmt(paper)))
-    return rows
+        cells = [row["metric"], _fmt(row["ours"]), _fmt(row.get("paper"))]
+        if with_affectgpt:
+            cells.append(_fmt(row.get("affectgpt_paper")))
+        rows.append(cells)
+    return headers, rows
 
 
 def _fmt(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
         return "n/a"
     return f"{value:.2f}"
 

@@ -45,12 +45,17 @@ class EvalOptions:
 
 
 def evaluate_benchmark(benchmark: str, options: EvalOptions) -> dict[str, Any]:
-    """Score ``options.predictions`` on ``benchmark`` and write metrics.json / predictions.jsonl / chart.png."""
+    """Score ``options.predictions`` on ``benchmark``; write metrics.json, predictions.jsonl, chart.png."""
     from emox_core.evaluation import report
 
     key = benchmark.lower().replace("_", "-")
-    runners = {"mer-unibench": _mer_unibench, "emer": _emer, "mintrec": _intent, "mintrec2": _intent,
-               "avamerg": _avamerg}
+    runners = {
+        "mer-unibench": _mer_unibench,
+        "emer": _emer,
+        "mintrec": _intent,
+        "mintrec2": _intent,
+        "avamerg": _avamerg,
+    }
     if key not in runners:
         raise EmoxError(f"unknown benchmark {benchmark!r}: choose one of {', '.join(BENCHMARKS)}")
     if options.predictions is None:
@@ -64,13 +69,20 @@ def evaluate_benchmark(benchmark: str, options: EvalOptions) -> dict[str, Any]:
     return result
 
 
-def predict_then_evaluate(benchmark: str, model: str, data: Path, options: EvalOptions, batch_size: int = 8,
-                          ) -> dict[str, Any]:
-    """``emox eval --model CKPT --data DIR``: batched generation through ``emox infer``'s code, then scoring."""
+def predict_then_evaluate(
+    benchmark: str,
+    model: str,
+    data: Path,
+    options: EvalOptions,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """``emox eval --model CKPT --data DIR``: batched generation (``emox infer``'s code), then scoring."""
     try:
         from emox_core.inference import predict_manifest
     except ImportError:
-        raise EmoxError("emox eval --model needs emox_core.inference (emox infer), which is not installed") from None
+        raise EmoxError(
+            "emox eval --model needs emox_core.inference (emox infer), which is not installed"
+        ) from None
     out_dir = options.out_dir or Path("eval-" + benchmark)
     out_path = out_dir / "raw-predictions.jsonl"
     predict_manifest(model=model, manifest=data, out_path=out_path, batch_size=batch_size)
@@ -80,12 +92,24 @@ def predict_then_evaluate(benchmark: str, model: str, data: Path, options: EvalO
 
 def _backend(options: EvalOptions, default_model: str, settings: Settings) -> ChatBackend:
     if not options.judge:
-        raise EmoxError("--judge: this step needs an LLM (an OpenAI-compatible URL, or hf:MODEL for a local model)")
+        raise EmoxError(
+            "--judge: this step needs an LLM (an OpenAI-compatible URL, or hf:MODEL for a local model)"
+        )
     if options.seed is not None:
         settings = Settings(**{**settings.as_dict(), "seed": options.seed})
-    cache = options.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
-    return make_backend(options.judge, options.judge_model or default_model, settings, cache, options.judge_key_env,
-                        options.concurrency, options.timeout, options.retries)
+    cache = (
+        options.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
+    )
+    return make_backend(
+        options.judge,
+        options.judge_model or default_model,
+        settings,
+        cache,
+        options.judge_key_env,
+        options.concurrency,
+        options.timeout,
+        options.retries,
+    )
 
 
 def _need(path: Path | None, flag: str, what: str) -> Path:
@@ -101,8 +125,10 @@ def _check_ids(gt: dict[str, Any], names: set[str], source: Path, allow_partial:
         raise EmoxError(f"{source}: no prediction id matches the ground truth (e.g. {next(iter(gt))!r})")
     missing = [n for n in gt if n not in names]
     if missing and not allow_partial:
-        raise EmoxError(f"{source}: {len(missing)} of {len(gt)} ground-truth ids have no prediction "
-                        f"(first: {missing[0]!r})")
+        raise EmoxError(
+            f"{source}: {len(missing)} of {len(gt)} ground-truth ids have no prediction "
+            f"(first: {missing[0]!r})"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- MER-UniBench
@@ -112,8 +138,13 @@ def _mer_unibench(key: str, options: EvalOptions) -> dict[str, Any]:
 
     jobs = _mer_jobs(options)
     wheels_needed = any(mub.get_subset(s).group != "dimension" for s in jobs)
-    wheels = EmotionWheels.load(_need(options.wheels, "--wheels", "folder with wheel1..5.xlsx, synonym.xlsx, "
-                                                                   "format.csv")) if wheels_needed else None
+    wheels = (
+        EmotionWheels.load(
+            _need(options.wheels, "--wheels", "folder with wheel1..5.xlsx, synonym.xlsx, format.csv")
+        )
+        if wheels_needed
+        else None
+    )
     backend: list[ChatBackend] = []  # built on first need, so a run on cached outputs needs no --judge
 
     def llm() -> ChatBackend:
@@ -139,23 +170,53 @@ def _mer_unibench(key: str, options: EvalOptions) -> dict[str, Any]:
         scores = per_ckpt[best]
         metrics[subset.name] = {
             **{k: 100 * v for k, v in scores.items() if isinstance(v, float)},
-            "n": scores.get("n"), "per_wheel": scores.get("per_wheel"), "checkpoint": best,
+            "n": scores.get("n"),
+            "per_wheel": scores.get("per_wheel"),
+            "checkpoint": best,
             "checkpoints": {c: 100 * s["main"] for c, s in per_ckpt.items()},
             "best_of": len(per_ckpt),
         }
-        rows.append({"metric": subset.name + (f" (best of {len(per_ckpt)})" if len(per_ckpt) > 1 else ""),
-                     "key": subset.name, "ours": 100 * scores["main"],
-                     "affectgpt_paper": paper_numbers.MER_UNIBENCH_AFFECTGPT.get(subset.name)})
+        rows.append(
+            {
+                "metric": subset.name + (f" (best of {len(per_ckpt)})" if len(per_ckpt) > 1 else ""),
+                "key": subset.name,
+                "ours": 100 * scores["main"],
+                "affectgpt_paper": paper_numbers.MER_UNIBENCH_AFFECTGPT.get(subset.name),
+            }
+        )
         opensets, sentiments = ckpt_data[best]
-        samples.extend({"subset": subset.name, "checkpoint": best, "id": n, "ground_truth": gt[n],
-                        "openset": opensets.get(n), "sentiment": (sentiments or {}).get(n)} for n in gt)
+        samples.extend(
+            {
+                "subset": subset.name,
+                "checkpoint": best,
+                "id": n,
+                "ground_truth": gt[n],
+                "openset": opensets.get(n),
+                "sentiment": (sentiments or {}).get(n),
+            }
+            for n in gt
+        )
     if len(rows) == len(mub.SUBSETS):
         mean = sum(r["ours"] for r in rows) / len(rows)
         metrics["mean"] = mean
-        rows.append({"metric": "mean", "key": "mean", "ours": mean})
-    return {"metrics": metrics, "rows": rows, "samples": samples, "unit": "percent",
-            "settings": {"extractor": backend[0].describe() if backend else "not needed (label lists given)",
-                         "selection": "best checkpoint per set by its main metric (np.argmax, first max wins)"}}
+        rows.append(
+            {
+                "metric": "mean",
+                "key": "mean",
+                "ours": mean,
+                "affectgpt_paper": paper_numbers.MER_UNIBENCH_AFFECTGPT["mean"],
+            }
+        )
+    return {
+        "metrics": metrics,
+        "rows": rows,
+        "samples": samples,
+        "unit": "percent",
+        "settings": {
+            "extractor": backend[0].describe() if backend else "not needed (label lists given)",
+            "selection": "best checkpoint per set by its main metric (np.argmax, first max wins)",
+        },
+    }
 
 
 def _mer_jobs(options: EvalOptions) -> dict[str, list[Path]]:
@@ -169,9 +230,9 @@ def _mer_jobs(options: EvalOptions) -> dict[str, list[Path]]:
         found: dict[str, list[Path]] = {}
         for results in sorted(path.glob("results-*")):
             try:
-                name = mub.get_subset(results.name[len("results-"):]).name
+                name = mub.get_subset(results.name[len("results-") :]).name
             except EmoxError:
-                continue
+                continue  # results-avamerg, results-mintrec, ...: not MER-UniBench
             runs = sorted(d for d in results.iterdir() if d.is_dir()) or [results]
             found[name] = readers.checkpoint_outputs(runs[-1])  # the latest run folder, as Nano-EmoX picks it
         if not found:  # a run folder of one subset
@@ -195,7 +256,7 @@ def _subset_from_path(path: Path) -> str:
 
     for part in reversed(path.resolve().parts):
         if part.startswith("results-"):
-            return mub.get_subset(part[len("results-"):]).name
+            return mub.get_subset(part[len("results-") :]).name
     raise EmoxError(f"{path}: cannot tell which MER-UniBench set this is; pass --subset")
 
 
@@ -208,8 +269,12 @@ def _subset_predictions(path: Path, subset: str) -> readers.Predictions:
     return preds
 
 
-def _opensets(subset: Any, preds: readers.Predictions, gt: dict[str, Any], llm: Any,
-              ) -> tuple[dict[str, str], dict[str, str] | None]:
+def _opensets(
+    subset: Any,
+    preds: readers.Predictions,
+    gt: dict[str, Any],
+    llm: Any,
+) -> tuple[dict[str, str], dict[str, str] | None]:
     """The ``-openset`` strings (and sentiments for MSA sets), skipping the LLM where labels are given."""
     from emox_core.evaluation import mer_unibench as mub
 
@@ -221,7 +286,9 @@ def _opensets(subset: Any, preds: readers.Predictions, gt: dict[str, Any], llm: 
         opensets = {n: preds.text[n] for n in names}
     elif preds.kind == "jsonl" and all(n in preds.labels or n in preds.label for n in names):
         opensets = {n: "[" + ", ".join(preds.labels.get(n) or [preds.label[n]]) + "]" for n in names}
-        if subset.group == "dimension" and all(preds.label.get(n, "").lower() in mub.SENTIMENT_VALUE for n in names):
+        if subset.group == "dimension" and all(
+            preds.label.get(n, "").lower() in mub.SENTIMENT_VALUE for n in names
+        ):
             sentiments = {n: preds.label[n].lower() for n in names}
     else:
         cached = readers.sibling(preds.source, readers.OPENSET_SUFFIX) if preds.kind == "reason" else None
@@ -231,48 +298,99 @@ def _opensets(subset: Any, preds: readers.Predictions, gt: dict[str, Any], llm: 
             opensets = mub.extract_openset({n: preds.text[n] for n in names}, llm())
     if subset.group == "dimension" and sentiments is None:
         cached = readers.sibling(preds.source, readers.SENTIMENT_SUFFIX) if preds.kind != "jsonl" else None
-        sentiments = readers.read_npz(cached).text if cached is not None else \
-            mub.openset_to_sentiment({n: opensets[n] for n in names}, llm())
+        sentiments = (
+            readers.read_npz(cached).text
+            if cached is not None
+            else mub.openset_to_sentiment({n: opensets[n] for n in names}, llm())
+        )
     return opensets, sentiments
 
 
 def _gt_file(subset: Any, root: Path | None) -> Path:
-    """The subset's label file: ``--ground-truth`` itself, or found under it in the MER-UniBench packages."""
+    """The subset's label file: ``--ground-truth`` itself, or found under it in the MER-UniBench packages
+    (a sub-folder named like the set, e.g. ``MER2023-process/label-6way.npz``; for OV-MERD+ also a csv named
+    ``ovlabel.csv`` / ``mer2025-ov.csv`` anywhere below)."""
     root = _need(root, "--ground-truth", "a label file, or the folder holding the MER-UniBench packages")
     if root.is_file():
         return root
     require_dir(root, "ground-truth folder")
     names = {subset.name, *subset.aliases}
-    for candidate in sorted(root.rglob(subset.label_file)) + sorted(root.rglob("*.csv")):
-        folder = "".join(ch for ch in candidate.parent.name.lower() if ch.isalnum()).removesuffix("process")
-        if folder in names and (candidate.name == subset.label_file or subset.group == "ovlabel"):
+
+    def norm(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum()).removesuffix("process")
+
+    for candidate in sorted(root.rglob(subset.label_file)):
+        if norm(candidate.parent.name) in names:
             return candidate
+    if subset.group == "ovlabel":
+        for candidate in sorted(root.rglob("*.csv")):
+            if norm(candidate.stem) in {"ovlabel", "mer2025ov"} or norm(candidate.parent.name) in names:
+                return candidate
     raise EmoxError(f"{root}: no {subset.label_file} for {subset.name} (looked in sub-folders named like it)")
 
 
 # ----------------------------------------------------------------------------------------------------- EMER
 def _emer(key: str, options: EvalOptions) -> dict[str, Any]:
+    """One predictions file, or a folder of model CSVs scored side by side (as ``eval_ovmerd.py`` does with
+    every ``*.csv`` but ``gt-eng.csv``; the way to rescore the EMER baselines with today's judge)."""
     from emox_core.evaluation import emer
 
-    gt_path = require_file(_need(options.ground_truth, "--ground-truth", "EMER gt-eng.csv"), "EMER ground truth")
+    gt_path = require_file(
+        _need(options.ground_truth, "--ground-truth", "EMER gt-eng.csv"), "EMER ground truth"
+    )
     gt = readers.read_csv_column(gt_path, ("reasons", "chi_reasons"))
-    preds = readers.read_predictions(_need(options.predictions, "--predictions", "predictions"))
-    _check_ids(gt, set(preds.text), preds.source, allow_partial=True)
+    source = _need(options.predictions, "--predictions", "predictions")
+    if source.is_dir():
+        files = sorted(p for p in source.glob("*.csv") if p.name not in ("gt-eng.csv", "gt.csv"))
+        if not files:
+            raise EmoxError(f"{source}: no model CSV to score (every *.csv except gt-eng.csv / gt.csv)")
+    else:
+        files = [source]
     judge = _backend(options, emer.JUDGE_MODEL, emer.JUDGE_SETTINGS)
-    clue = emer.clue_overlap(gt, preds.text, judge, options.strict_scores)
-    label = emer.label_overlap(gt, preds.text, judge, options.strict_scores)
-    metrics = {"clue_overlap": clue["score"], "label_overlap": label["score"], "n": clue["n"],
-               "n_unparsed": {"clue": clue["n_unparsed"], "label": label["n_unparsed"]},
-               "parser": "strict" if options.strict_scores else "official"}
-    by_label = {s["id"]: s for s in label["samples"]}
-    samples = [{"id": s["id"], "prediction": preds.text[s["id"]], "clue_reply": s["reply"], "clue_score": s["score"],
-                "label_reply": by_label[s["id"]]["reply"], "label_score": by_label[s["id"]]["score"],
-                "gt_emotions": by_label[s["id"]]["gt_emotions"], "pred_emotions": by_label[s["id"]]["pred_emotions"]}
-               for s in clue["samples"]]
-    rows = [{"metric": "Clue Overlap", "key": "clue_overlap", "ours": clue["score"]},
-            {"metric": "Label Overlap", "key": "label_overlap", "ours": label["score"]}]
-    return {"metrics": metrics, "rows": rows, "samples": samples, "unit": "judge score (0-10)",
-            "settings": {"judge": judge.describe()}}
+    metrics: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    for path in files:
+        preds = readers.read_predictions(path)
+        _check_ids(gt, set(preds.text), preds.source, allow_partial=True)
+        clue = emer.clue_overlap(gt, preds.text, judge, options.strict_scores)
+        label = emer.label_overlap(gt, preds.text, judge, options.strict_scores)
+        model = path.stem
+        metrics[model] = {
+            "clue_overlap": clue["score"],
+            "label_overlap": label["score"],
+            "n": clue["n"],
+            "n_unparsed": {"clue": clue["n_unparsed"], "label": label["n_unparsed"]},
+        }
+        suffix = f" [{model}]" if len(files) > 1 else ""
+        rows += [
+            {"metric": "Clue Overlap" + suffix, "key": "clue_overlap", "ours": clue["score"]},
+            {"metric": "Label Overlap" + suffix, "key": "label_overlap", "ours": label["score"]},
+        ]
+        by_id = {s["id"]: s for s in label["samples"]}
+        samples += [
+            {
+                "model": model,
+                "id": s["id"],
+                "prediction": preds.text[s["id"]],
+                "clue_reply": s["reply"],
+                "clue_score": s["score"],
+                "label_reply": by_id[s["id"]]["reply"],
+                "label_score": by_id[s["id"]]["score"],
+                "gt_emotions": by_id[s["id"]]["gt_emotions"],
+                "pred_emotions": by_id[s["id"]]["pred_emotions"],
+            }
+            for s in clue["samples"]
+        ]
+    if len(files) == 1:
+        metrics = metrics[files[0].stem]
+    return {
+        "metrics": metrics,
+        "rows": rows,
+        "samples": samples,
+        "unit": "judge score (0-10)",
+        "settings": {"judge": judge.describe(), "parser": "strict" if options.strict_scores else "official"},
+    }
 
 
 # ------------------------------------------------------------------------------------------- MIntRec(2.0)
@@ -285,10 +403,17 @@ def _intent(key: str, options: EvalOptions) -> dict[str, Any]:
     texts = {n: t.strip() for n, t in preds.text.items()}
     scores = mintrec.intent_scores(gt, texts, mintrec.LABELS[key], options.match)
     samples = scores.pop("samples")
-    rows = [{"metric": m.upper() if m != "accuracy" else "Acc", "key": m, "ours": scores[m]}
-            for m in ("accuracy", "wf1", "wp")]
-    return {"metrics": scores, "rows": rows, "samples": samples, "unit": "percent",
-            "settings": {"match": options.match}}
+    rows = [
+        {"metric": m.upper() if m != "accuracy" else "Acc", "key": m, "ours": scores[m]}
+        for m in ("accuracy", "wf1", "wp")
+    ]
+    return {
+        "metrics": scores,
+        "rows": rows,
+        "samples": samples,
+        "unit": "percent",
+        "settings": {"match": options.match},
+    }
 
 
 # -------------------------------------------------------------------------------------------------- AvaMERG
@@ -306,13 +431,27 @@ def _avamerg(key: str, options: EvalOptions) -> dict[str, Any]:
     scores["dist1"] = avamerg.distinct_n(preds.text.values(), 1, options.dist)
     scores["dist2"] = avamerg.distinct_n(preds.text.values(), 2, options.dist)
     scores["dist_mode"] = options.dist
-    rows = [{"metric": label, "key": k, "ours": scores[k]} for label, k in
-            (("Acc", "accuracy"), ("Hit Rate", "hit_rate"), ("Dist-1", "dist1"), ("Dist-2", "dist2"))]
-    return {"metrics": scores, "rows": rows, "samples": samples, "unit": "percent",
-            "settings": {"dist": options.dist, "unmapped_coarse_labels": "count as a miss"}}
+    rows = [
+        {"metric": label, "key": k, "ours": scores[k]}
+        for label, k in (
+            ("Acc", "accuracy"),
+            ("Hit Rate", "hit_rate"),
+            ("Dist-1", "dist1"),
+            ("Dist-2", "dist2"),
+        )
+    ]
+    return {
+        "metrics": scores,
+        "rows": rows,
+        "samples": samples,
+        "unit": "percent",
+        "settings": {"dist": options.dist, "unmapped_coarse_labels": "count as a miss"},
+    }
 
 
 def headline(result: dict[str, Any]) -> dict[str, float | None]:
     """metric key -> our value, for ``--json`` (NaN becomes None so the output is strict JSON)."""
-    return {r["key"]: (None if isinstance(r["ours"], float) and math.isnan(r["ours"]) else r["ours"])
-            for r in result["rows"]}
+    return {
+        r["key"]: (None if isinstance(r["ours"], float) and math.isnan(r["ours"]) else r["ours"])
+        for r in result["rows"]
+    }

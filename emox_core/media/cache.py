@@ -103,7 +103,7 @@ class MediaCache:
         try:
             with np.load(self.clip_path(sha, settings), allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                arrays = {name: data[name] if name in data else None for name in _ARRAYS}
+                arrays = {name: data.get(name) for name in _ARRAYS}
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             return None
         if meta["faces_are_frames"]:

@@ -47,8 +47,8 @@ class ClipMedia:
     @property
     def missing(self) -> list[str]:
         """Names of the absent modalities ("video", "audio", "face"), for reports and batch masks."""
-        return [name for name, value in (("video", self.frames), ("audio", self.waveform), ("face", self.faces))
-                if value is None]
+        present = {"video": self.frames, "audio": self.waveform, "face": self.faces}
+        return [name for name, value in present.items() if value is None]
 
     def audio_segments(self, settings: MediaSettings) -> np.ndarray | None:
         return None if self.waveform is None else segment_waveform(self.waveform, settings)
@@ -134,8 +134,8 @@ def _frames_pyav(path: Path, frames: int, size: int | None) -> tuple[np.ndarray,
                     picked[i] = frame.to_ndarray(format="rgb24", **kwargs)
                 if i >= indices[-1]:
                     break
-    except av.error.FFmpegError as exc:
-        raise EmoxError(f"{path}: not a readable video ({_one_line(exc)})") from exc
+    except av.error.FFmpegError as exc:  # its message repeats the path; the reason alone reads better
+        raise EmoxError(f"{path}: not a readable video ({exc.strerror or _one_line(exc)})") from exc
     if len(picked) < len(wanted):
         raise EmoxError(f"{path}: video is truncated (decoded {len(picked)} of {len(wanted)} sampled frames)")
     return np.stack([picked[i] for i in indices.tolist()]), indices, count, fps
@@ -144,7 +144,8 @@ def _frames_pyav(path: Path, frames: int, size: int | None) -> tuple[np.ndarray,
 class AudioDecode:
     """Decode the first audio track to float32 mono in the background; :meth:`result` collects it.
 
-    Starting first lets the ffmpeg subprocess run while the caller decodes frames. Fact
+    Starting first lets the ffmpeg subprocess run while the caller decodes frames; ``-vn`` before
+    ``-i`` keeps ffmpeg from demuxing the video. Fact
     (environment-notes §2): the ffmpeg CLI trims codec padding, so a 3.0 s AAC track gives exactly 3.0 s.
     Audio files already at the target rate are read in-process by soundfile.
     """
@@ -158,8 +159,8 @@ class AudioDecode:
         from emox_core.media.synthesize import ffmpeg_exe
 
         self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
-             "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
+            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-vn", "-i", str(path),
+             "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
 

@@ -115,11 +115,10 @@ def crop_faces(
     if not detected.any():
         return None, None, detected
     hits = np.flatnonzero(detected)
-    boxes = np.stack([
-        expand_box(found[hits[np.argmin(np.abs(hits - t))]][0], margin, width, height) for t in range(len(frames))
-    ])
+    nearest = [hits[np.argmin(np.abs(hits - t))] for t in range(len(frames))]
+    boxes = np.stack([expand_box(found[hit][0], margin, width, height) for hit in nearest])
     faces = np.stack([
         np.asarray(Image.fromarray(frame[y0:y1, x0:x1]).resize((size, size), Image.Resampling.BICUBIC))
-        for frame, (x0, y0, x1, y1) in zip(frames, boxes)
+        for frame, (x0, y0, x1, y1) in zip(frames, boxes, strict=True)
     ])
     return faces, boxes, detected

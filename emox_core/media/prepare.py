@@ -96,7 +96,9 @@ class PrepareReport:
         }
 
 
-def jobs_from_folder(folder: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None) -> list[ClipJob]:
+def jobs_from_folder(
+    folder: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None
+) -> list[ClipJob]:
     """Every non-hidden file under ``folder`` (recursively), with its relative path as id.
 
     No filtering by suffix: a stray non-media file shows up in the failures report instead of being
@@ -119,6 +121,18 @@ def unique_jobs(items: Iterable[tuple[str, str | os.PathLike[str]]]) -> list[Cli
     return list(jobs.values())
 
 
+def _settled(cache: MediaCache, job: ClipJob, sha: str, settings: MediaSettings,
+             retry_failed: bool) -> ClipResult | None:
+    """The result for a clip the cache already knows (its entry, or its failure unless retried), else None."""
+    meta = cache.meta(sha, settings)
+    if meta is not None:
+        return ClipResult(job.id, str(job.path), "cached", sha, meta["missing"], reused=True)
+    failed = None if retry_failed else cache.failure(sha, settings)
+    if failed is not None:
+        return ClipResult(job.id, str(job.path), "failed", sha, error=failed["error"], reused=True)
+    return None
+
+
 def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettings,
                  retry_failed: bool) -> ClipResult:
     """Worker body: hash, skip if known, else extract and store. Never raises for a bad clip."""
@@ -128,15 +142,11 @@ def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettin
     try:
         require_file(job.path, "clip")
         result.sha256 = sha = sha or sha256_file(job.path)
-        meta = cache.meta(sha, settings)
-        failed = None if meta or retry_failed else cache.failure(sha, settings)
-        if meta is not None:
-            result.status, result.missing, result.reused = "cached", meta["missing"], True
-        elif failed is not None:
-            result.error, result.reused = failed["error"], True
-        else:
-            media = cache.extract(job.path, sha, settings)
-            result.status, result.missing = "extracted", media.missing
+        known = _settled(cache, job, sha, settings, retry_failed)
+        if known is not None:
+            return known
+        media = cache.extract(job.path, sha, settings)
+        result.status, result.missing = "extracted", media.missing
     except EmoxError as exc:
         result.error = str(exc)
     except Exception as exc:  # a decoder bug on one odd file must not stop the batch; it is reported
@@ -147,11 +157,12 @@ def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettin
     return result
 
 
-def _quiet_worker() -> None:
-    """Pool initializer: one decoder thread per process and no C-level log noise over the progress bar."""
-    import cv2
+def _quiet_worker(face_mode: str) -> None:
+    """Pool initializer: one OpenCV thread per process (crop mode) and no C-level log noise."""
+    if face_mode == "crop":
+        import cv2
 
-    cv2.setNumThreads(1)
+        cv2.setNumThreads(1)
     with contextlib.suppress(ImportError):
         import decord
 
@@ -168,7 +179,8 @@ def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, s
     while todo:
         finished: set[ClipJob] = set()
         context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch threads
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker,
+                                 initargs=(settings.face_mode,)) as pool:
             futures: dict[Future[ClipResult], ClipJob] = {
                 pool.submit(_prepare_one, job, sha, root, settings, retry_failed): job for job, sha in todo
             }
@@ -179,8 +191,8 @@ def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, s
             except BrokenProcessPool:
                 restarts += 1
                 if restarts > MAX_POOL_RESTARTS:
-                    raise EmoxError(f"{root}: a worker process died {restarts} times (killed, or crashed on a "
-                                    "clip); finished clips are cached, rerun to resume") from None
+                    raise EmoxError(f"{root}: a worker process died {restarts} times (killed, or crashed "
+                                    "on a clip); finished clips are cached, rerun to resume") from None
         todo = [(job, sha) for job, sha in todo if job not in finished]
 
 
@@ -222,9 +234,9 @@ def prepare_media(
 
         for job in jobs:
             sha = _known_hash(cache, job.path)
-            meta = cache.meta(sha, settings) if sha else None
-            if meta is not None:
-                settle(ClipResult(job.id, str(job.path), "cached", sha, meta["missing"], reused=True))
+            known = _settled(cache, job, sha, settings, retry_failed) if sha else None
+            if known is not None:
+                settle(known)
             else:
                 todo.append((job, sha))
         last_save = time.monotonic()

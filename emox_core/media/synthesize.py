@@ -71,7 +71,8 @@ def write_wav(path: str | os.PathLike[str], waveform: np.ndarray, sample_rate: i
 
     path = Path(path)
     with atomic_open(path, "wb") as handle:
-        soundfile.write(handle, np.asarray(waveform, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
+        soundfile.write(handle, np.asarray(waveform, dtype=np.float32), sample_rate, format="WAV",
+                        subtype="PCM_16")
     return path
 
 

@@ -118,7 +118,7 @@ class NanoEmoXConfig(PretrainedConfig):
         use_speech: bool = True,
         use_face: bool = True,
         use_fusion: bool = True,
-        max_length: int = 1024,
+        max_sequence_length: int = 1024,
         prompt_style: str = "official",
         placeholder_token_ids: dict[str, int] | None = None,
         **kwargs: Any,
@@ -166,7 +166,7 @@ class NanoEmoXConfig(PretrainedConfig):
         self.use_speech = use_speech
         self.use_face = use_face
         self.use_fusion = use_fusion
-        self.max_length = max_length
+        self.max_sequence_length = max_sequence_length
         self.prompt_style = prompt_style
         self.placeholder_token_ids = dict(placeholder_token_ids or {})
         super().__init__(**kwargs)
@@ -183,7 +183,8 @@ class NanoEmoXConfig(PretrainedConfig):
             if not (len(self.fusion_speech_layers) == len(self.fusion_vision_layers) == self.num_fusion_experts):
                 raise EmoxError(
                     f"config: num_fusion_experts={self.num_fusion_experts} but fusion_speech_layers has "
-                    f"{len(self.fusion_speech_layers)} and fusion_vision_layers {len(self.fusion_vision_layers)} entries"
+                    f"{len(self.fusion_speech_layers)} and fusion_vision_layers "
+                    f"{len(self.fusion_vision_layers)} entries"
                 )
             for layers, sub, what in ((self.fusion_speech_layers, self.speech_config, "speech"),
                                       (self.fusion_vision_layers, self.vision_config, "vision")):

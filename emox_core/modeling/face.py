@@ -162,11 +162,13 @@ def facexformer_from_checkpoint(path: str | Path, config: FaceXFormerConfig) -> 
     """Build the encoder from ``config`` and load the released ``model.pt`` into it (strictly)."""
     encoder = FaceXFormerEncoder(config)
     converted = load_facexformer_checkpoint(path)
-    missing, unexpected = encoder.load_state_dict(converted, strict=False)
-    missing = [k for k in missing if not k.endswith("relative_position_index")]
-    if missing or unexpected:
+    own = {k: v for k, v in encoder.state_dict().items() if not k.endswith("relative_position_index")}
+    missing = sorted(set(own) - set(converted))
+    unexpected = sorted(set(converted) - set(own))
+    wrong = [k for k in converted if k in own and converted[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
         raise EmoxError(
-            f"{path}: FaceXFormer checkpoint does not match the face config "
-            f"(missing {len(missing)} e.g. {missing[:2]}, unexpected {len(unexpected)} e.g. {unexpected[:2]})"
-        )
+            f"{path}: FaceXFormer checkpoint does not match the face config (missing {len(missing)} "
+            f"{missing[:2]}, unexpected {len(unexpected)} {unexpected[:2]}, wrong shape {len(wrong)} {wrong[:2]})")
+    encoder.load_state_dict(converted, strict=False)
     return encoder

@@ -158,3 +158,18 @@ def load_model(source: str | Path, dtype: torch.dtype | None = None, backbones: 
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = _from_pretrained(NanoEmoXForConditionalGeneration, str(directory), "Nano-EmoX model", **kwargs)
     return model, processor
+
+
+def build_preset_model(name: str, sources: dict[str, str] | None = None, dtype: torch.dtype | None = None
+                       ) -> tuple[NanoEmoXForConditionalGeneration, NanoEmoXProcessor]:
+    """A preset's model: ``tiny`` from configs with an offline tokenizer (random weights); any preset from
+    ``sources`` (or, for ``nano-emox-2b``, the hub ids it names)."""
+    from emox_core.modeling.presets import preset_config
+    from emox_core.modeling.tokenizer import build_tiny_tokenizer
+
+    config = preset_config(name)
+    if sources or config.backbones:
+        return build_model(config, sources or dict(config.backbones), dtype=dtype)
+    tokenizer = build_tiny_tokenizer()
+    config.text_config.vocab_size = max(config.text_config.vocab_size, len(tokenizer))
+    return build_model(config, tokenizer=tokenizer, dtype=dtype)

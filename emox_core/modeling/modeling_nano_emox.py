@@ -148,7 +148,8 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
 
         Returns the names of the parameters that now require gradients.
         """
-        known = {n for n in ADAPTER_MODULES if getattr(self, n) is not None} | ({"lora"} if self.config.use_lora else set())
+        known = {n for n in ADAPTER_MODULES if getattr(self, n) is not None}
+        known |= {"lora"} if self.config.use_lora else set()
         unknown = sorted(set(names) - known)
         if unknown:
             raise EmoxError(f"trainable: {', '.join(unknown)} not in this model (it has: {', '.join(sorted(known))})")
@@ -185,7 +186,8 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                     len(cfg.fusion_vision_layers), b, t, -1).transpose(0, 1)
         if input_values is not None and self.speech_tower is not None:
             b, s = input_values.shape[:2]
-            result = self.speech_tower(input_values.flatten(0, 1).to(self.speech_tower.dtype), output_hidden_states=True)
+            speech_in = input_values.flatten(0, 1).to(self.speech_tower.dtype)
+            result = self.speech_tower(speech_in, output_hidden_states=True)
             hidden = result.hidden_states
             if cfg.use_speech:
                 # Mean of the last n hidden states; the final one post-LayerNorm as transformers 4.x returned it
@@ -217,7 +219,8 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
             tokens[AUDIO_TOKEN] = self.speech_resampler(features.speech.reshape(b, s * f, d).float(), positions)
         if features.face is not None and self.face_temporal is not None:
             tokens[FACE_TOKEN] = self.face_temporal(features.face.float())
-        if features.vision_fusion is not None and features.speech_fusion is not None and self.fusion_encoder is not None:
+        has_fusion_inputs = features.vision_fusion is not None and features.speech_fusion is not None
+        if has_fusion_inputs and self.fusion_encoder is not None:
             tokens[FUSION_TOKEN] = self.fusion_encoder(features.speech_fusion.float(), features.vision_fusion.float())
         return {k: v.to(dtype) for k, v in tokens.items()}
 

@@ -9,30 +9,38 @@ import pytest
 from emox_core.evaluation.emotion_wheel import WHEELS, hit_rate, overlap_prf, string_to_list
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("[concerned, worried]", ["concerned", "worried"]),
-    ("['Happy', \"Sad\"]", ["happy", "sad"]),
-    ("[]", []), ("", []), (float("nan"), []),
-    ("happy, , sad", ["happy", "sad"]),
-    (["A ", "b"], ["a", "b"]),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("[concerned, worried]", ["concerned", "worried"]),
+        ("['Happy', \"Sad\"]", ["happy", "sad"]),
+        ("[]", []),
+        ("", []),
+        (float("nan"), []),
+        ("happy, , sad", ["happy", "sad"]),
+        (["A ", "b"], ["a", "b"]),
+    ],
+)
 def test_string_to_list(value, expected):
     assert string_to_list(value) == expected
 
 
 # metric-protocols.md §1.4: level-1 cluster per wheel ("" = dropped)
-@pytest.mark.parametrize(("label", "clusters"), [
-    ("happy", ["happy", "happy", "joyful", "joy", "powerful"]),
-    ("joy", ["happy", "happy", "joyful", "joy", "powerful"]),
-    ("angry", ["mad", "angry", "mad", "anger", "mad"]),
-    ("worried", ["scared", "fearful", "scared", "fear", "scared"]),
-    ("sadness", ["sad"] * 5),
-    ("surprise", ["surprised", "surprised", "powerful", "fear", ""]),
-    ("disgust", ["disgusted", "disgusted", "", "disgust", ""]),
-    ("fear", ["scared", "happy", "joyful", "genius", "joyful"]),  # alphabetical tie-break: fear -> brave
-    ("neutral", [""] * 5),
-    ("not-an-emotion", [""] * 5),
-])
+@pytest.mark.parametrize(
+    ("label", "clusters"),
+    [
+        ("happy", ["happy", "happy", "joyful", "joy", "powerful"]),
+        ("joy", ["happy", "happy", "joyful", "joy", "powerful"]),
+        ("angry", ["mad", "angry", "mad", "anger", "mad"]),
+        ("worried", ["scared", "fearful", "scared", "fear", "scared"]),
+        ("sadness", ["sad"] * 5),
+        ("surprise", ["surprised", "surprised", "powerful", "fear", ""]),
+        ("disgust", ["disgusted", "disgusted", "", "disgust", ""]),
+        ("fear", ["scared", "happy", "joyful", "genius", "joyful"]),  # alphabetical tie-break: fear -> brave
+        ("neutral", [""] * 5),
+        ("not-an-emotion", [""] * 5),
+    ],
+)
 def test_wheel_mapping_order(wheels, label, clusters):
     assert [wheels.map_label(label, w) for w in WHEELS] == clusters
 
@@ -54,8 +62,14 @@ def test_duplicated_wheel_words_take_last_occurrence(wheels):
 def test_level2_maps_level1_to_first_sorted_child(wheels):
     level2 = wheels.clusters[("wheel1", "level2")]
     assert all(level2[child] == child for child in ("hurt", "lonely") if child in level2)
-    assert level2["sad"] == sorted(k for k, v in level2.items() if v == k and k != "sad" and
-                                   wheels.clusters[("wheel1", "level1")].get(k) == "sad")[0]
+    assert (
+        level2["sad"]
+        == sorted(
+            k
+            for k, v in level2.items()
+            if v == k and k != "sad" and wheels.clusters[("wheel1", "level1")].get(k) == "sad"
+        )[0]
+    )
 
 
 def test_hit_rate_skips_neutral_and_per_wheel_denominators(wheels):

@@ -24,7 +24,7 @@ from emox_core.data.common import (
     Skips,
     answer,
     choose_splits,
-    find_file,
+    find_path,
     finish,
     load_json,
     make_sample,
@@ -39,8 +39,9 @@ DATASET = "avamerg"
 # MER training question has no [Recognition] identifier and no candidates; Nano-EmoX
 # base_dataset.py, emotion_recognition branch for AvaMERG; U+2019 kept).
 MER_QUESTION = (
-    "Context: {context}\ncurrent speaker input:{current_user_input}\nBase on all input information,please analyze "
-    "User\u2019s emotion mostly like emotions conveyed by the user(speaker)"
+    "Context: {context}\ncurrent speaker input:{current_user_input}\n"
+    "Base on all input information,please analyze User\u2019s emotion mostly like emotions conveyed by the "
+    "user(speaker)"
 )
 MER_ANSWER = "The emotion of the speaker is {speaker_emotion}."
 COE_FIELDS = ("event_scenario", "speaker_emotion", "emotion_cause", "goal_to_response")
@@ -115,8 +116,14 @@ def _check_turn(turn: Any, file: Path, where: str) -> tuple[str, str, list[dict[
     if not isinstance(history, list) or not history:
         raise refuse(file, where, "field 'dialogue_history' must be a non-empty list")
     for item in history:
-        if not isinstance(item, dict) or item.get("role") not in ROLES or not isinstance(item.get("utterance"), str):
-            raise refuse(file, where, "dialogue_history items must be {index, role: speaker|listener, utterance}")
+        if (
+            not isinstance(item, dict)
+            or item.get("role") not in ROLES
+            or not isinstance(item.get("utterance"), str)
+        ):
+            raise refuse(
+                file, where, "dialogue_history items must be {index, role: speaker|listener, utterance}"
+            )
     if history[-1]["role"] != "speaker":
         raise refuse(file, where, "the last dialogue_history item must be the speaker's query")
     if "response" in turn and not isinstance(turn["response"], str):
@@ -144,14 +151,36 @@ def _conversations(data: Any, file: Path) -> list[dict[str, Any]]:
             raise refuse(file, where, "a conversation must be an object")
         cid = conv.get("conversation_id")
         if not isinstance(cid, str) or not cid.isdigit():
-            raise refuse(file, where, f"conversation_id {cid!r} must be a digit string (zero padding is kept)")
+            raise refuse(
+                file, where, f"conversation_id {cid!r} must be a digit string (zero padding is kept)"
+            )
         if not isinstance(conv.get("turns"), list):
             raise refuse(file, f"{where} (id {cid})", "field 'turns' must be a list")
     return data
 
 
-def _turn_samples(split: str, conv: dict[str, Any], turn: dict[str, Any], file: Path, where: str,
-                  video: MediaIndex, audio: MediaIndex, skips: Skips) -> list[Sample]:
+def _turns_to_use(split: str, turns: list[Any], file: Path, where: str) -> list[tuple[int, Any]]:
+    """Test: the last element of ``turns`` (the official protocol, list order). Train: every turn, in
+    turn_id order; a repeated turn_id is refused."""
+    if split == "test":
+        return [(len(turns) - 1, turns[-1])]
+    ids = [int(_check_turn(turn, file, f"{where} turn #{i}")[0]) for i, turn in enumerate(turns)]
+    repeated = next((turn_id for turn_id in ids if ids.count(turn_id) > 1), None)
+    if repeated is not None:
+        raise refuse(file, where, f"turn_id {repeated} appears twice")
+    return sorted(enumerate(turns), key=lambda item: ids[item[0]])
+
+
+def _turn_samples(
+    split: str,
+    conv: dict[str, Any],
+    turn: dict[str, Any],
+    file: Path,
+    where: str,
+    video: MediaIndex,
+    audio: MediaIndex,
+    skips: Skips,
+) -> list[Sample]:
     cid = conv["conversation_id"]
     turn_id, context, history, coe = _check_turn(turn, file, where)
     speaker_id = _profile_id(conv, "speaker_profile", file, where)
@@ -172,14 +201,23 @@ def _turn_samples(split: str, conv: dict[str, Any], turn: dict[str, Any], file: 
     labels = [v for v in projections.values() if v]
     source_id = f"{cid}_{turn_id}"  # the official sample name
     meta: dict[str, Any] = {
-        "conversation_id": cid, "turn_id": turn_id, "query_index": query_index, "topic": conv.get("topic"),
+        "conversation_id": cid,
+        "turn_id": turn_id,
+        "query_index": query_index,
+        "topic": conv.get("topic"),
         "response_video": video.find(cid, query_index + 1, listener_id) if response else None,
         **projections,
     }
     if speaker_id is not None:
         meta["official_name"] = f"dia{cid}utt{2 * int(turn_id)}_{speaker_id}"  # official test name
-    common = dict(video=video_rel, audio=audio_rel, subtitle=query, labels=labels, meta=meta,
-                  history=[{"role": h["role"], "text": h["utterance"]} for h in history[:-1]])
+    common = dict(
+        video=video_rel,
+        audio=audio_rel,
+        subtitle=query,
+        labels=labels,
+        meta=meta,
+        history=[{"role": h["role"], "text": h["utterance"]} for h in history[:-1]],
+    )
     fields = {"context": context, "current_user_input": query}
     samples = []
     if response is not None or split == "test":
@@ -187,24 +225,40 @@ def _turn_samples(split: str, conv: dict[str, Any], turn: dict[str, Any], file: 
             target = answer("ERG", response=response, **{name: coe[name] for name in COE_FIELDS})
         else:  # no CoE annotation: the response alone (no <think>); blind test: no target
             target = response or ""
-        samples.append(make_sample(DATASET, split, "ERG", source_id, target=target, prompt_fields=fields, **common))
+        samples.append(
+            make_sample(DATASET, split, "ERG", source_id, target=target, prompt_fields=fields, **common)
+        )
     else:
         skips.add("turn without response (no ERG sample)", source_id)
     if emotion or split == "test":
-        samples.append(make_sample(
-            DATASET, split, "MER", source_id, target=MER_ANSWER.format(speaker_emotion=emotion) if emotion else "",
-            prompt_fields={**fields, "question": MER_QUESTION.format(**fields)}, **common,
-        ))
+        samples.append(
+            make_sample(
+                DATASET,
+                split,
+                "MER",
+                source_id,
+                target=MER_ANSWER.format(speaker_emotion=emotion) if emotion else "",
+                prompt_fields={**fields, "question": MER_QUESTION.format(**fields)},
+                **common,
+            )
+        )
     else:
         skips.add("turn without speaker_emotion (no MER sample)", source_id)
     return samples
 
 
-def prepare(raw_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, split: str = "all",
-            verify_sha256: str | os.PathLike[str] | None = None) -> PrepareReport:
+def prepare(
+    raw_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    split: str = "all",
+    verify_sha256: str | os.PathLike[str] | None = None,
+) -> PrepareReport:
     """Rebuild AvaMERG (``train.json``; ``v_test_v5_0.json`` or the blind ``test.json``) as manifests."""
     root = raw_root(raw_dir)
-    files = choose_splits(DATASET, split, {name: find_file(root, cands) for name, cands in ANNOTATIONS.items()})
+    files = choose_splits(
+        DATASET, split, {name: find_path(root, cands) for name, cands in ANNOTATIONS.items()}
+    )
     samples: list[Sample] = []
     skips = Skips()
     stats = {"dialogues": 0, "empty_dialogues": 0, "turns": 0, "turns_used": 0}
@@ -218,20 +272,14 @@ def prepare(raw_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
             if not turns:
                 stats["empty_dialogues"] += 1
                 continue
-            if name == "test":
-                chosen = [(len(turns) - 1, turns[-1])]
-            else:
-                chosen = sorted(enumerate(turns), key=lambda item: int(str(item[1].get("turn_id", "0")))
-                                if str(item[1].get("turn_id", "")).isdigit() else -1)
-            seen: set[str] = set()
-            for position, turn in chosen:
-                where = f"conversation #{number} (id {conv['conversation_id']}) turn #{position}"
-                turn_samples = _turn_samples(name, conv, turn, file, where, video, audio, skips)
-                if turn_samples and turn_samples[0].meta["turn_id"] in seen:
-                    raise refuse(file, where, f"turn_id {turn_samples[0].meta['turn_id']} appears twice")
-                seen.update(s.meta["turn_id"] for s in turn_samples)
+            where = f"conversation #{number} (id {conv['conversation_id']})"
+            for position, turn in _turns_to_use(name, turns, file, where):
+                turn_samples = _turn_samples(
+                    name, conv, turn, file, f"{where} turn #{position}", video, audio, skips
+                )
                 stats["turns_used"] += bool(turn_samples)
                 samples.extend(turn_samples)
     stats.update({f"skipped: {reason}": n for reason, n in skips.counts.items()})
-    return finish(DATASET, root, out_dir, samples, stats=stats, warnings=skips.warnings(),
-                  verify_sha256=verify_sha256)
+    return finish(
+        DATASET, root, out_dir, samples, stats=stats, warnings=skips.warnings(), verify_sha256=verify_sha256
+    )

@@ -1,0 +1,94 @@
+"""Benchmark (not a test): emox's media preparation against a naive per-clip ffmpeg baseline.
+
+The baseline is what the peers' preprocessing scripts do: for every clip, one ffmpeg subprocess that
+decodes all frames (scaled to 224x224) and one that decodes the audio to 16 kHz mono, run one clip
+after another, saving the 8 uniform frames and the waveform as .npy. emox runs ``prepare_media``
+(decord in-process, the audio subprocess overlapped with frame decoding, a worker pool) into a fresh
+cache. Both produce the same arrays the model reads; pool start-up is included in emox's time.
+
+    python benchmarks/prepare_media.py --clips 24 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from emox_core.media.decode import uniform_indices
+from emox_core.media.prepare import ClipJob, prepare_media
+from emox_core.media.settings import MediaSettings
+from emox_core.media.synthesize import ffmpeg_exe, synthetic_clip
+
+
+def make_corpus(folder: Path, clips: int, duration: float, size: tuple[int, int]) -> list[Path]:
+    """Generated clips of ``size`` (H, W) with 44.1 kHz audio, so both pipelines scale and resample."""
+    return [
+        synthetic_clip(folder / f"clip{i:04d}.mp4", duration=duration, size=size, sample_rate=44100,
+                       color=(40 + 7 * i % 200, 90, 160), pitch_hz=150 + 10 * i, seed=i)
+        for i in range(clips)
+    ]
+
+
+def naive_baseline(paths: list[Path], out: Path, settings: MediaSettings) -> None:
+    """Two ffmpeg subprocesses per clip, sequentially (the peers' scripts)."""
+    side = settings.image_size
+    for path in paths:
+        video = subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-vf", f"scale={side}:{side}",
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        frames = np.frombuffer(video, np.uint8).reshape(-1, side, side, 3)
+        audio = subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
+             "-ar", str(settings.sample_rate), "-f", "f32le", "-"], capture_output=True, check=True).stdout
+        np.save(out / f"{path.stem}-frames.npy", frames[uniform_indices(len(frames), settings.frames)])
+        np.save(out / f"{path.stem}-audio.npy", np.frombuffer(audio, np.float32))
+
+
+def timed(fn: Callable[..., object], *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per clip")
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    settings = MediaSettings()
+    with tempfile.TemporaryDirectory(prefix="emox-bench-") as tmp:
+        root = Path(tmp)
+        (root / "clips").mkdir()
+        (root / "baseline").mkdir()
+        paths = make_corpus(root / "clips", args.clips, args.duration, (args.height, args.width))
+        jobs = [ClipJob(p.name, p) for p in paths]
+        base = timed(naive_baseline, paths, root / "baseline", settings)
+        rows = [("naive ffmpeg per clip", 1, base)]
+        for workers in sorted({1, args.workers}):
+            seconds = timed(lambda w=workers: prepare_media(jobs, root / f"cache{w}", settings, workers=w,
+                                                           progress=False))
+            rows.append(("emox prepare_media", workers, seconds))
+    table = Table(title=f"{args.clips} clips, {args.duration:g} s, {args.width}x{args.height} 25 fps, "
+                        f"44.1 kHz audio; {os.cpu_count()} CPUs")
+    for column in ("pipeline", "workers", "seconds", "clips/s", "vs baseline"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for name, workers, seconds in rows:
+        rate = args.clips / seconds
+        table.add_row(name, str(workers), f"{seconds:.2f}", f"{rate:.1f}", f"{base / seconds:.2f}x")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

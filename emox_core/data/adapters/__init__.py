@@ -1,0 +1,1 @@
+"""One module per dataset family; each turns a raw download into manifest samples."""

@@ -1,0 +1,128 @@
+"""``emox eval`` through the real CLI entry point: --json output and one-line errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+main_module = pytest.importorskip(
+    "emox_cli.main", reason="emox_cli.main does not import in this checkout", exc_type=ImportError
+)
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main_module.main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+@pytest.fixture()
+def mintrec_files(anchors_dir, tmp_path) -> tuple[Path, Path]:
+    ann = anchors_dir / "Nano-EmoX" / "data" / "MIntRec" / "test_MIntRec_ann.json"
+    records = json.loads(ann.read_text())
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"id": Path(r["videos"][0]).stem, "task": "MIR", "prediction": r["messages"][1]["content"]})
+            + "\n"
+            for r in records
+        )
+    )
+    return ann, preds
+
+
+def test_json_output(mintrec_files, tmp_path, capsys):
+    ann, preds = mintrec_files
+    code, out, _ = _run(
+        [
+            "eval",
+            "mintrec",
+            "--predictions",
+            str(preds),
+            "--ground-truth",
+            str(ann),
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert json.loads(out) == {"accuracy": 100.0, "wf1": 100.0, "wp": 100.0}
+    assert (tmp_path / "o" / "metrics.json").is_file()
+
+
+def test_rich_table(mintrec_files, tmp_path, capsys):
+    ann, preds = mintrec_files
+    code, out, _ = _run(["eval", "mintrec", "-p", str(preds), "-g", str(ann), "-o", str(tmp_path / "o")], capsys)
+    assert code == 0 and "58.17" in out and "chart" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "nope", "-p", "x.jsonl"], "unknown benchmark"),
+        (["eval", "mintrec", "-p", "{tmp}/missing.jsonl", "-g", "{ann}"], "not found"),
+        (["eval", "mintrec", "-p", "{tmp}/bad.csv", "-g", "{ann}"], "expected columns"),
+        (["eval", "mintrec", "-p", "{tmp}/other.jsonl", "-g", "{ann}"], "no prediction id matches"),
+        (["eval", "mintrec", "-p", "{tmp}/broken.jsonl", "-g", "{ann}"], "not a JSON object"),
+        (["eval", "emer", "-p", "{tmp}/other.jsonl", "-g", "{tmp}/bad.csv"], "expected columns"),
+        (["eval", "mer-unibench", "-p", "{tmp}/other.jsonl", "-g", "{tmp}/bad.csv"], "pass --subset"),
+        (["eval", "mintrec", "--model", "ckpt", "--data", "{tmp}"], "emox_core.inference"),
+    ],
+)
+def test_failure_modes_are_one_line(args, message, anchors_dir, tmp_path, capsys):
+    ann = anchors_dir / "Nano-EmoX" / "data" / "MIntRec" / "test_MIntRec_ann.json"
+    (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n")
+    (tmp_path / "other.jsonl").write_text('{"id": "zzz", "prediction": "Inform"}\n')
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    argv = [a.format(tmp=tmp_path, ann=ann) for a in args]
+    try:
+        import emox_core.inference  # noqa: F401
+
+        if "--model" in argv:
+            pytest.skip("emox_core.inference exists in this checkout")
+    except ImportError:
+        pass
+    code, _, err = _run(argv, capsys)
+    assert code != 0
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_emer_folder_of_models_through_a_judge(anchors_dir, tmp_path, capsys):
+    """Nano-EmoX's released EMER outputs (3 epochs) scored side by side via a loopback judge, then rescored
+    from the cache without a single request."""
+    from tests.evaluation.fake_openai import FakeOpenAI
+
+    folder = anchors_dir / "Nano-EmoX" / "output" / "ov-merd-eval" / "nano_emox"
+    gt = anchors_dir / "Nano-EmoX" / "data" / "EMER" / "gt-eng.csv"
+
+    def reply(prompt: str) -> str:
+        return "愤怒" if "视频描述" in prompt else "'预测分数'：7；'原因'：..."
+
+    argv = [
+        "eval",
+        "emer",
+        "-p",
+        str(folder),
+        "-g",
+        str(gt),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-o",
+        str(tmp_path / "o"),
+        "--json",
+    ]
+    with FakeOpenAI(reply) as server:
+        code, out, _ = _run([*argv, "--judge", server.url], capsys)
+        first = len(server.bodies)
+        code2, out2, _ = _run([*argv, "--judge", server.url], capsys)
+        assert len(server.bodies) == first  # second run: all from the cache
+    assert code == code2 == 0 and out == out2
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())["metrics"]
+    assert len(metrics) == 3 and all(m["n"] == 100 and m["clue_overlap"] == 7.0 for m in metrics.values())
+    assert first == 100 + 3 * 300  # gt summaries are shared; per model: clue + summary + label
