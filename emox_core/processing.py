@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from emox_core.modeling.configuration import (
     NanoEmoXConfig,
 )
 from emox_core.tasks import get_task
+
+if TYPE_CHECKING:
+    from emox_core.media.settings import MediaSettings
 
 PROCESSOR_FILE = "processor_config.json"
 IGNORE_INDEX = -100
@@ -179,19 +182,24 @@ class NanoEmoXProcessor:
         return x
 
     def audio_to_input_values(self, waveform: np.ndarray) -> torch.Tensor:
-        """16 kHz mono waveform -> (S, L) HuBERT inputs: S clips of L samples spread evenly over the file
-        (clip k starts at k * max(D - L, 0) / S samples, as pytorchvideo's ConstantClipsPerVideoSampler in
-        the official ``load_audio``), zero-padded to at least L, each normalised to zero mean / unit variance
-        (per clip; the official code normalised over the whole batch by accident)."""
-        wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
-        length, segments = self.settings.audio_segment_samples, self.settings.audio_segments
-        if wave.size < length:
-            wave = np.pad(wave, (0, length - wave.size))
-        stride = (wave.size - length) / segments
-        clips = np.stack([wave[int(k * stride): int(k * stride) + length] for k in range(segments)])
-        mean = clips.mean(axis=1, keepdims=True)
+        """16 kHz mono waveform -> (S, L) HuBERT inputs: the official clip sampling
+        (:func:`emox_core.media.segment_waveform`), each clip normalised to zero mean / unit variance as
+        HuBERT's feature extractor does (per clip; the official code normalised across the batch by accident)."""
+        from emox_core.media.decode import segment_waveform
+
+        clips = segment_waveform(waveform, self.media_settings())
         var = clips.var(axis=1, keepdims=True)
-        return torch.from_numpy((clips - mean) / np.sqrt(var + 1e-7))
+        return torch.from_numpy((clips - clips.mean(axis=1, keepdims=True)) / np.sqrt(var + 1e-7))
+
+    def media_settings(self) -> MediaSettings:
+        """The media extraction settings this processor's model expects (the cache key includes them)."""
+        from emox_core.media.settings import MediaSettings
+
+        s = self.settings
+        return MediaSettings(frames=s.num_frames, image_size=s.image_size, sample_rate=s.sampling_rate,
+                             audio_segments=s.audio_segments,
+                             segment_seconds=s.audio_segment_samples / s.sampling_rate,
+                             face_mode="raw" if s.face_input == "raw" else "crop")
 
     # ------------------------------------------------------------------ batching
     def __call__(self, examples: Sequence[Example], padding_side: str = "right") -> dict[str, torch.Tensor]:
