@@ -21,46 +21,32 @@ def eval_command(
         None,
         "--ground-truth",
         "-g",
-        help="Label npz/csv or the folder of "
-        "MER-UniBench packages; gt-eng.csv; test_*_ann.json; AvaMERG test json.",
+        help="Label npz/csv or the folder of MER-UniBench packages; gt-eng.csv; test_*_ann.json; AvaMERG test json.",
     ),
-    wheels: Path | None = typer.Option(
-        None, "--wheels", help="Folder with wheel1..5.xlsx, synonym.xlsx, format.csv."
-    ),
+    wheels: Path | None = typer.Option(None, "--wheels", help="Folder with wheel1..5.xlsx, synonym.xlsx, format.csv."),
     subset: str | None = typer.Option(
         None, "--subset", help="MER-UniBench set(s), comma-separated (default: all found)."
     ),
     judge: str | None = typer.Option(
         None,
         "--judge",
-        help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) "
-        "or hf:MODEL for a local transformers model.",
+        help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) or hf:MODEL for a local transformers model.",
     ),
     judge_model: str | None = typer.Option(
         None,
         "--judge-model",
         help="Model name sent to the judge (default: Qwen2.5-7B-Instruct / gpt-3.5-turbo-0125).",
     ),
-    judge_key_env: str = typer.Option(
-        "OPENAI_API_KEY", "--judge-key-env", help="Env variable holding the API key."
-    ),
+    judge_key_env: str = typer.Option("OPENAI_API_KEY", "--judge-key-env", help="Env variable holding the API key."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Judge requests in flight."),
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds per judge request."),
     retries: int = typer.Option(4, "--retries", min=0, help="Retries on 429/5xx/timeouts, with backoff."),
     seed: int | None = typer.Option(None, "--seed", help="Sampling seed sent to the extractor/judge."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Judge cache (default ~/.cache/emox/judge)."
-    ),
-    match: str = typer.Option(
-        "exact", "--match", help="MIntRec label matching: exact (official) | lenient (MMLA)."
-    ),
-    dist: str = typer.Option(
-        "per-response", "--dist", help="AvaMERG Dist-n: per-response (official) | corpus."
-    ),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Judge cache (default ~/.cache/emox/judge)."),
+    match: str = typer.Option("exact", "--match", help="MIntRec label matching: exact (official) | lenient (MMLA)."),
+    dist: str = typer.Option("per-response", "--dist", help="AvaMERG Dist-n: per-response (official) | corpus."),
     strict_scores: bool = typer.Option(False, "--strict-scores", help="EMER: stricter judge-score parser."),
-    label_maps: Path | None = typer.Option(
-        None, "--label-maps", help="AvaMERG avamerg_eval_label_maps.json."
-    ),
+    label_maps: Path | None = typer.Option(None, "--label-maps", help="AvaMERG avamerg_eval_label_maps.json."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default eval-BENCHMARK)."),
     model: str | None = typer.Option(None, "--model", help="Checkpoint to run first (needs --data)."),
     data: Path | None = typer.Option(None, "--data", help="Manifest/folder for --model."),

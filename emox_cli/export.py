@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from emox_core.errors import EmoxError
+from pathlib import Path
+
+import typer
 
 
-def export() -> None:
-    """Merge LoRA and write a full model directory."""
-    raise EmoxError("'emox export' is not available in this version yet")
+def export(
+    checkpoint: Path = typer.Argument(..., help="A training output or checkpoint-N directory."),
+    out_dir: Path = typer.Argument(..., help="New directory for the merged save_pretrained model."),
+) -> None:
+    """Merge LoRA into the language model and write a full model directory (from_pretrained, emox infer)."""
+    from emox_core.training.checkpoint import export_model
+
+    typer.echo(f"exported {export_model(checkpoint, out_dir)}")

@@ -65,8 +65,10 @@ def _print_report(report: PrepareReport) -> None:
             info.add_row(key, str(value))
         console.print(info)
     for split, labels in report.labels.items():
-        dist = Table(title=f"labels ({split}, raw label per item)")
-        dist.add_column("label")
+        if not labels:
+            continue
+        dist = Table(title=f"labels ({split})")
+        dist.add_column("raw label")
         dist.add_column("items", justify="right")
         for label, count in list(labels.items())[:_TOP_LABELS]:
             dist.add_row(label, str(count))

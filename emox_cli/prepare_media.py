@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def media(
     source: Path = typer.Argument(..., help="A manifest (.jsonl) or a folder of clips."),
-    cache_dir: Path = typer.Option(Path("emox-cache/media"), "--cache-dir", "-c", help="Media cache root."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "-c", help="Media cache root "
+                                          "(default $EMOX_MEDIA_CACHE or ~/.cache/emox/media)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Root of a manifest's media paths "
                                           "(default: data_root from stats.json beside the manifest)."),
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes (1: no pool)."),
@@ -39,10 +40,12 @@ def media(
 
     from emox_core.errors import EmoxError
     from emox_core.media import prepare
+    from emox_core.media.cache import default_cache_root
     from emox_core.media.settings import MediaSettings
 
     settings = MediaSettings(frames=frames, image_size=image_size, sample_rate=sample_rate,
                              face_mode=face_mode, detector=detector)
+    cache_dir = cache_dir or default_cache_root()
     if source.is_dir():
         jobs = prepare.jobs_from_folder(source, exclude=cache_dir)
     elif source.suffix == ".jsonl":

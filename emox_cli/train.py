@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from emox_core.errors import EmoxError
+import typer
 
 
-def train() -> None:
-    """Train one P2E phase from a recipe."""
-    raise EmoxError("'emox train' is not available in this version yet")
+def train(
+    overrides: list[str] | None = typer.Argument(
+        None, help="key=value recipe overrides, dotted (max_steps=100 optim.lr=1e-4 data.mintrec.weight=3)."),
+    phase: str | None = typer.Option(None, "--phase", help="P2E phase 1.1, 1.2, 2 or 3: picks its recipe."),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help="Recipe name (p2e-phase3, tiny/p2e-phase2, ablations/visual-tokens-64) or YAML file."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir from its last checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train one P2E phase from a recipe; single process, or under torchrun / accelerate launch."""
+    from emox_core.training.recipe import load_recipe
+    from emox_core.training.trainer import run_training
+
+    run_training(load_recipe(recipe, overrides, phase), resume=resume, quiet=quiet)

@@ -41,8 +41,8 @@ class PrepareReport:
         return asdict(self)
 
 
-class Skips:
-    """Counts raw items left out (and why), keeping the first example of each reason for the warning."""
+class Tally:
+    """Counts raw items left out or degraded, by reason, keeping the first example of each for the warning."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -53,10 +53,7 @@ class Skips:
         self.first.setdefault(reason, example)
 
     def warnings(self) -> list[str]:
-        return [
-            f"skipped {n} item(s): {reason} (first: {self.first[reason]})"
-            for reason, n in self.counts.items()
-        ]
+        return [f"{reason}: {n} item(s) (first: {self.first[reason]})" for reason, n in self.counts.items()]
 
 
 def refuse(file: str | os.PathLike[str], where: str, problem: str) -> EmoxError:
@@ -65,6 +62,7 @@ def refuse(file: str | os.PathLike[str], where: str, problem: str) -> EmoxError:
 
 
 def load_json(path: str | os.PathLike[str], what: str = "annotation file") -> Any:
+    """A raw JSON file, or a one-line error naming it."""
     path = require_file(path, what)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -83,9 +81,7 @@ def read_csv(path: str | os.PathLike[str], columns: Sequence[str]) -> list[dict[
         reader = csv.DictReader(handle, delimiter=delimiter)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
-            raise EmoxError(
-                f"{path}: column {missing[0]!r} not found (columns: {', '.join(reader.fieldnames or [])})"
-            )
+            raise EmoxError(f"{path}: column {missing[0]!r} not found (columns: {', '.join(reader.fieldnames or [])})")
         return [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
 
 
@@ -107,9 +103,7 @@ def parse_openset(text: str) -> list[str]:
 class MediaFolder:
     """Finds a clip by stem in the first existing folder of a list of candidates under the data root."""
 
-    def __init__(
-        self, root: Path, candidates: Sequence[str], exts: Sequence[str], frame_folders: bool = False
-    ) -> None:
+    def __init__(self, root: Path, candidates: Sequence[str], exts: Sequence[str], frame_folders: bool = False) -> None:
         self.root = root
         self.exts = tuple(exts)
         self.frame_folders = frame_folders
@@ -121,9 +115,7 @@ class MediaFolder:
         if self.folder is None:
             return None
         base = stem if self.folder == "." else f"{self.folder}/{stem}"
-        resolve_under(
-            self.root, base, f"clip {stem!r}"
-        )  # a stem read from a raw file may not escape the root
+        resolve_under(self.root, base, f"clip {stem!r}")  # a stem read from a raw file stays under the root
         for ext in self.exts:
             if (self.root / f"{base}{ext}").is_file():
                 return f"{base}{ext}"
@@ -147,11 +139,11 @@ class Locator:
         self.audio = MediaFolder(root, audio, AUDIO_EXTS)
         self.required = required
 
-    def __call__(self, stem: str, skips: Skips) -> tuple[str | None, str | None] | None:
+    def __call__(self, stem: str, tally: Tally) -> tuple[str | None, str | None] | None:
         found = {"video": self.video.find(stem), "audio": self.audio.find(stem)}
         if found[self.required] is None:
             folder = getattr(self, self.required).folder
-            skips.add(f"{self.required} not found", f"{stem} (in {folder or 'no media folder'})")
+            tally.add(f"skipped, {self.required} not found", f"{stem} (in {folder or 'no media folder'})")
             return None
         return found["video"], found["audio"]
 
@@ -173,9 +165,7 @@ def read_messages(file: Path, media_key: str) -> list[tuple[str, str, str, str]]
             or len(messages) < 2
             or any(not isinstance(m, dict) or not isinstance(m.get("content"), str) for m in messages[:2])
         ):
-            raise refuse(
-                file, where, "'messages' must hold a user and an assistant message with string content"
-            )
+            raise refuse(file, where, "'messages' must hold a user and an assistant message with string content")
         if not isinstance(media, list) or not media or not isinstance(media[0], str):
             raise refuse(file, where, f"'{media_key}' must be a non-empty list of paths")
         out.append((basename_stem(media[0]), messages[0]["content"], messages[1]["content"], where))
@@ -245,14 +235,14 @@ def label_samples(
     task: str,
     items: Iterable[RawItem],
     locate: Locator,
-    skips: Skips,
+    tally: Tally,
     target: Callable[[RawItem], str],
     prompt_fields: dict[str, str] | None = None,
 ) -> list[Sample]:
     """One ``task`` sample per item whose media exist (the shape of every single-label dataset)."""
     samples = []
     for item in items:
-        media = locate(item.media_stem or item.source_id, skips)
+        media = locate(item.media_stem or item.source_id, tally)
         if media is None:
             continue
         samples.append(
@@ -302,8 +292,7 @@ def sha256_check(root: Path, sha_file: str | os.PathLike[str]) -> list[str]:
         notes.append(f"SHA-256 mismatch for {len(wrong)} of {len(expected)} files (first: {wrong[0]})")
     if missing:
         notes.append(
-            f"SHA-256 list names {len(missing)} of {len(expected)} files that are missing "
-            f"(first: {missing[0]})"
+            f"SHA-256 list names {len(missing)} of {len(expected)} files that are missing (first: {missing[0]})"
         )
     return notes
 
@@ -315,22 +304,25 @@ def finish(
     samples: Sequence[Sample],
     *,
     stats: dict[str, int] | None = None,
-    warnings: Sequence[str] = (),
+    tally: Tally | None = None,
     expected_items: dict[str, int] | None = None,
     verify_sha256: str | os.PathLike[str] | None = None,
 ) -> PrepareReport:
     """Write ``manifest-{split}.jsonl`` per split and ``stats.json``; check sizes and checksums.
 
     ``expected_items`` is the official number of raw items (clips, test turns) per split; items are
-    counted by ``meta.source_id``, so a clip that yields two tasks counts once. A mismatch is a warning.
+    counted by ``meta.source_id``, so a clip that yields two tasks counts once. A mismatch is a warning,
+    as are the items in ``tally``.
     """
     out = Path(out_dir)
-    notes = list(warnings)
+    tally = tally or Tally()
+    notes = tally.warnings()
     by_split: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_split[sample.split].append(sample)
     if not by_split:
-        raise EmoxError(f"{raw_dir}: no {dataset} samples found")
+        why = f" ({notes[0]})" if notes else ""
+        raise EmoxError(f"{raw_dir}: no {dataset} samples found{why}")
     for split, expected in (expected_items or {}).items():
         if split in by_split:
             found = len({s.meta["source_id"] for s in by_split[split]})
@@ -348,11 +340,9 @@ def finish(
         data_root=str(raw_dir.resolve()),
         out_dir=str(out.resolve()),
         manifests=manifests,
-        samples={
-            split: dict(sorted(Counter(s.task for s in items).items())) for split, items in by_split.items()
-        },
+        samples={split: dict(sorted(Counter(s.task for s in items).items())) for split, items in by_split.items()},
         labels={split: _label_counts(items) for split, items in by_split.items()},
-        stats=dict(stats or {}),
+        stats={**(stats or {}), **tally.counts},
         warnings=notes,
     )
     atomic_write_json(out / "stats.json", report.to_dict())
@@ -373,9 +363,7 @@ def choose_splits(dataset: str, requested: str, available: dict[str, Path | None
             raise EmoxError(f"{dataset}: no annotation file found for any of {', '.join(available)}")
         return found
     if requested not in available:
-        raise EmoxError(
-            f"{dataset}: split {requested!r} is not available (choose all, {', '.join(available)})"
-        )
+        raise EmoxError(f"{dataset}: split {requested!r} is not available (choose all, {', '.join(available)})")
     path = available[requested]
     if path is None:
         raise EmoxError(f"{dataset}: no annotation file found for split {requested!r}")
@@ -420,21 +408,14 @@ class LabelledDataset:
         root = raw_root(raw_dir)
         files = choose_splits(self.name, split, {s: find_path(root, c) for s, c in self.annotations.items()})
         locate = Locator(root, self.video, self.audio, self.required, self.frame_folders)
-        skips = Skips()
+        tally = Tally()
         samples: list[Sample] = []
         for name, file in files.items():
             items = self.read(root, file, name)
             samples += label_samples(
-                self.name, name, self.task, items, locate, skips, self.target, dict(self.prompt_fields)
+                self.name, name, self.task, items, locate, tally, self.target, dict(self.prompt_fields)
             )
         expected = {s: self.expected[(s, f.name)] for s, f in files.items() if (s, f.name) in self.expected}
         return finish(
-            self.name,
-            root,
-            out_dir,
-            samples,
-            stats={f"skipped: {r}": n for r, n in skips.counts.items()},
-            warnings=skips.warnings(),
-            expected_items=expected,
-            verify_sha256=verify_sha256,
+            self.name, root, out_dir, samples, tally=tally, expected_items=expected, verify_sha256=verify_sha256
         )

@@ -86,11 +86,7 @@ class Sample:
         for rel in paths:
             if not isinstance(rel, str):
                 raise ValueError("media paths must be strings or null")
-            if (
-                os.path.isabs(rel)
-                or rel.startswith(("~", "\\", "/"))
-                or ".." in rel.replace("\\", "/").split("/")
-            ):
+            if os.path.isabs(rel) or rel.startswith(("~", "\\", "/")) or ".." in rel.replace("\\", "/").split("/"):
                 raise ValueError(f"media path {rel!r} must be relative to the data root, without '..'")
         if not isinstance(self.history, list) or any(
             not isinstance(turn, dict)
@@ -104,9 +100,7 @@ class Sample:
             raise ValueError("field 'prompt_fields' must be an object")
         unknown = set(self.prompt_fields) - set(PROMPT_FIELD_KEYS)
         if unknown:
-            raise ValueError(
-                f"unknown prompt field {sorted(unknown)[0]!r} (known: {', '.join(PROMPT_FIELD_KEYS)})"
-            )
+            raise ValueError(f"unknown prompt field {sorted(unknown)[0]!r} (known: {', '.join(PROMPT_FIELD_KEYS)})")
         if any(not isinstance(v, str) for v in self.prompt_fields.values()):
             raise ValueError("prompt_fields values must be strings")
         if not isinstance(self.labels, list) or any(not isinstance(x, str) for x in self.labels):

@@ -55,6 +55,7 @@ ADAPTERS: dict[str, Adapter] = {
         Adapter("avamerg", "AvaMERG: turn-based ERG + MER", ("train", "test"), avamerg.prepare),
         Adapter("mer-caption-plus", "MER-Caption+: OV-MER + ERI", ("train",), mer_caption.prepare),
         _labelled(merr_fine.MERR_FINE, "MERR-Fine: ERI"),
+        _labelled(merr_fine.EMER, "EMER test: ERI"),
         _labelled(mintrec.MINTREC, "MIntRec: MIR"),
         _labelled(mintrec.MINTREC2, "MIntRec2.0: MIR"),
         _labelled(crema_d.CREMA_D, "CREMA-D: audio MER"),

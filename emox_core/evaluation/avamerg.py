@@ -75,9 +75,7 @@ def extract_emotion(response: str, maps: LabelMaps) -> str:
     return "unknown"
 
 
-def emotion_scores(
-    name2gt: Mapping[str, str], name2response: Mapping[str, str], maps: LabelMaps
-) -> dict[str, Any]:
+def emotion_scores(name2gt: Mapping[str, str], name2response: Mapping[str, str], maps: LabelMaps) -> dict[str, Any]:
     """Emotion Acc (projected gt == extracted pred) and Hit Rate (same coarse class), in percent, 2 decimals.
 
     ``name2gt`` holds the raw ``speaker_emotion``; it is projected here, once.
@@ -134,8 +132,8 @@ def distinct_n(responses: Iterable[str], n: int, mode: str = "per-response") -> 
     return round(100 * sum(len(set(g)) / len(g) for g in grams) / len(grams), 2)
 
 
-def load_test_json(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """name -> raw speaker_emotion and name -> gold response, from the AvaMERG test json (one sample per
+def load_test_json(path: str | Path) -> dict[str, str]:
+    """name -> raw speaker_emotion, from the AvaMERG test json (one sample per
     conversation: its **last** turn, named ``dia{cid}utt{2*turn_id}_{speaker_profile.ID}``)."""
     path = require_file(path, "AvaMERG test json")
     try:
@@ -145,7 +143,6 @@ def load_test_json(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     if not isinstance(conversations, list):
         raise EmoxError(f"{path}: expected a JSON array of conversations")
     name2gt: dict[str, str] = {}
-    name2reply: dict[str, str] = {}
     for conv in conversations:
         turns = (conv.get("turns") or []) if isinstance(conv, dict) else []
         if not turns:
@@ -159,9 +156,6 @@ def load_test_json(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         speaker = (conv.get("speaker_profile") or {}).get("ID", "")
         name = f"dia{conv.get('conversation_id')}utt{2 * int(last.get('turn_id', 0))}_{speaker}"
         name2gt[name] = str(emotion)
-        name2reply[name] = str(last.get("response", ""))
     if not name2gt:
-        raise EmoxError(
-            f"{path}: no conversation has a chain_of_empathy.speaker_emotion (a blind test file?)"
-        )
-    return name2gt, name2reply
+        raise EmoxError(f"{path}: no conversation has a chain_of_empathy.speaker_emotion (a blind test file?)")
+    return name2gt

@@ -89,20 +89,16 @@ def label_overlap(
         [LABEL_PROMPT.format(gt=g, pred=p) for g, p in zip(gt_emotions, pred_emotions, strict=True)]
     )
     extra = {
-        n: {"gt_emotions": g, "pred_emotions": p}
-        for n, g, p in zip(names, gt_emotions, pred_emotions, strict=True)
+        n: {"gt_emotions": g, "pred_emotions": p} for n, g, p in zip(names, gt_emotions, pred_emotions, strict=True)
     }
     return _aggregate(names, replies, strict, extra)
 
 
-def _aggregate(
-    names: list[str], replies: list[str], strict: bool, extra: dict[str, dict[str, str]]
-) -> dict[str, Any]:
+def _aggregate(names: list[str], replies: list[str], strict: bool, extra: dict[str, dict[str, str]]) -> dict[str, Any]:
     scores = [parse_score(r, strict) for r in replies]
     valid = [s for s in scores if s is not None]
     samples = [
-        {"id": n, "reply": r, "score": s, **extra.get(n, {})}
-        for n, r, s in zip(names, replies, scores, strict=True)
+        {"id": n, "reply": r, "score": s, **extra.get(n, {})} for n, r, s in zip(names, replies, scores, strict=True)
     ]
     return {
         "score": sum(valid) / len(valid) if valid else float("nan"),

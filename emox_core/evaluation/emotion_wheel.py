@@ -150,9 +150,7 @@ def _load_cached(root: Path) -> EmotionWheels:
     return EmotionWheels(format_map=format_map, raw_map=raw_map, clusters=clusters)
 
 
-def hit_rate(
-    name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels
-) -> dict[str, Any]:
+def hit_rate(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: EmotionWheels) -> dict[str, Any]:
     """MER-UniBench hit rate (MER2023/MER2024/MELD/IEMOCAP): mean over 5 wheels of the per-wheel hit rate.
 
     Source: AffectGPT ``wheel.py`` ``calculate_openset_onehot_hitrate`` + ``ew_metric.py``

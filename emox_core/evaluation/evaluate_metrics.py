@@ -29,9 +29,7 @@ def make_metric(name: str) -> Any:
     from emox_core.evaluation import avamerg, mer_unibench, mintrec
     from emox_core.evaluation.emotion_wheel import EmotionWheels, hit_rate, overlap_prf
 
-    text_pair = datasets.Features(
-        {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-    )
+    text_pair = datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")})
 
     def indexed(predictions: list[str], references: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:
         return ({str(i): r for i, r in enumerate(references)}, {str(i): p for i, p in enumerate(predictions)})
@@ -51,18 +49,14 @@ def make_metric(name: str) -> Any:
     class Intent(_Metric):
         description = "MIntRec/MIntRec2.0 Acc, weighted F1, weighted precision (exact or MMLA matching)"
 
-        def _compute(
-            self, predictions: list[str], references: list[str], mode: str = "exact"
-        ) -> dict[str, Any]:
+        def _compute(self, predictions: list[str], references: list[str], mode: str = "exact") -> dict[str, Any]:
             gt, pred = indexed(predictions, references)
             out = mintrec.intent_scores(gt, pred, mintrec.LABELS[name], mode)
             return {k: out[k] for k in ("accuracy", "wf1", "wp")}
 
     class Sentiment(_Metric):
         description = "MER-UniBench sentiment WAF/accuracy (gt valence vs positive/negative/neutral word)"
-        features = datasets.Features(
-            {"predictions": datasets.Value("string"), "references": datasets.Value("float64")}
-        )
+        features = datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("float64")})
 
         def _compute(self, predictions: list[str], references: list[float]) -> dict[str, Any]:
             gt, pred = indexed(predictions, references)
@@ -72,13 +66,9 @@ def make_metric(name: str) -> Any:
     class Wheel(_Metric):
         description = "MER-UniBench emotion-wheel hit rate / OV precision-recall-F (label lists as strings)"
 
-        def _compute(
-            self, predictions: list[str], references: list[str], wheels_dir: str = ""
-        ) -> dict[str, Any]:
+        def _compute(self, predictions: list[str], references: list[str], wheels_dir: str = "") -> dict[str, Any]:
             if not wheels_dir:
-                raise EmoxError(
-                    "wheels_dir: the folder with wheel1..5.xlsx, synonym.xlsx, format.csv is required"
-                )
+                raise EmoxError("wheels_dir: the folder with wheel1..5.xlsx, synonym.xlsx, format.csv is required")
             gt, pred = indexed(predictions, references)
             wheels = EmotionWheels.load(wheels_dir)
             out = hit_rate(gt, pred, wheels) if name == "mer-hit-rate" else overlap_prf(gt, pred, wheels)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -88,10 +89,13 @@ class ChatBackend:
     model: str
     settings: Settings = field(default_factory=Settings)
     cache: DiskCache | None = None
-    requests_made: int = 0
+    calls: int = 0  # prompts answered (cached or not)
+    requests_made: int = 0  # HTTP requests sent, retries included
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def complete(self, prompts: Sequence[str]) -> list[str]:
         """Replies for ``prompts`` in order; cached ones cost nothing, duplicates are asked once."""
+        self.calls += len(prompts)
         keys = [DiskCache.key(self.model, p, self.settings) for p in prompts]
         replies: dict[str, str] = {}
         todo: dict[str, str] = {}
@@ -154,7 +158,8 @@ class OpenAIChatBackend(ChatBackend):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                self.requests_made += 1
+                with self._lock:
+                    self.requests_made += 1
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     payload = json.loads(response.read().decode("utf-8"))
@@ -199,7 +204,7 @@ class TransformersBackend(ChatBackend):
 
         if self._pipeline is None:
             tokenizer = AutoTokenizer.from_pretrained(self.model)
-            model = AutoModelForCausalLM.from_pretrained(self.model, torch_dtype="auto")
+            model = AutoModelForCausalLM.from_pretrained(self.model, dtype="auto")
             self._pipeline = (tokenizer, model.eval())
         tokenizer, model = self._pipeline
         s = self.settings
@@ -220,9 +225,7 @@ class TransformersBackend(ChatBackend):
                 top_p=s.top_p if sample else None,
                 repetition_penalty=s.repetition_penalty or 1.0,
             )
-            out.append(
-                tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-            )
+            out.append(tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
         return out
 
 

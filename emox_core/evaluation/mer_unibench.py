@@ -174,9 +174,7 @@ def score_subset(
     """The official metrics of one subset (fractions); ``main`` holds the number the tables report."""
     if subset.group == "dimension":
         if name2sentiment is None:
-            raise EmoxError(
-                f"{subset.name}: sentiment predictions are needed (LLM step or -openset-sentiment.npz)"
-            )
+            raise EmoxError(f"{subset.name}: sentiment predictions are needed (LLM step or -openset-sentiment.npz)")
         out = sentiment_scores(name2gt, name2sentiment)
     else:
         if wheels is None:
@@ -246,9 +244,7 @@ def _ground_truth_csv(subset: Subset, path: Path) -> dict[str, Any]:
     wanted = {"dimension": ("val",), "discrete": ("emo", "label"), "ovlabel": ("openset",)}[subset.group]
     column = next((c for c in wanted if c in frame.columns), None)
     if "name" not in frame.columns or column is None:
-        raise EmoxError(
-            f"{path}: expected columns name and {'/'.join(wanted)}, found {', '.join(frame.columns)}"
-        )
+        raise EmoxError(f"{path}: expected columns name and {'/'.join(wanted)}, found {', '.join(frame.columns)}")
     if subset.group == "dimension":
         return {str(n): float(v) for n, v in zip(frame["name"], frame[column], strict=True)}
     if subset.group == "ovlabel":  # mer2025-ov / ovlabel.csv: an empty list means neutral

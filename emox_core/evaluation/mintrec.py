@@ -57,7 +57,6 @@ def intent_scores(
         "n_missing": len(name2gt) - len(names),
         "mode": mode,
         "samples": [
-            {"id": n, "label": t, "pred": p, "correct": t == p}
-            for n, t, p in zip(names, y_true, y_pred, strict=True)
+            {"id": n, "label": t, "pred": p, "correct": t == p} for n, t, p in zip(names, y_true, y_pred, strict=True)
         ],
     }

@@ -36,10 +36,7 @@ class Predictions:
         return Predictions(
             self.source,
             self.kind,
-            *(
-                {k: v for k, v in d.items() if k in keep}
-                for d in (self.text, self.label, self.labels, self.dataset)
-            ),
+            *({k: v for k, v in d.items() if k in keep} for d in (self.text, self.label, self.labels, self.dataset)),
         )
 
 
@@ -67,11 +64,7 @@ def read_jsonl(path: Path) -> Predictions:
                 record = json.loads(line)
             except ValueError:
                 raise EmoxError(f"{path}:{lineno}: not a JSON object") from None
-            if (
-                not isinstance(record, dict)
-                or "id" not in record
-                or not isinstance(record.get("prediction"), str)
-            ):
+            if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("prediction"), str):
                 raise EmoxError(f"{path}:{lineno}: a prediction line needs 'id' and a string 'prediction'")
             name = str(record["id"])
             if name in out.text:
@@ -103,9 +96,7 @@ def read_npz(path: Path) -> Predictions:
             if {"filenames", "fileitems"} <= files:
                 names, items = archive["filenames"].tolist(), archive["fileitems"].tolist()
             else:
-                raise EmoxError(
-                    f"{path}: expected key name2reason or filenames/fileitems (has {sorted(files)})"
-                )
+                raise EmoxError(f"{path}: expected key name2reason or filenames/fileitems (has {sorted(files)})")
     except (OSError, ValueError) as exc:
         raise EmoxError(f"{path}: not a readable npz ({exc})") from None
     if len(names) != len(items):
@@ -143,9 +134,7 @@ def read_intent_annotations(path: str | Path) -> dict[str, str]:
         records: Any = json.loads(path.read_text(encoding="utf-8"))
         out = {Path(r["videos"][0]).stem: r["messages"][1]["content"] for r in records}
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise EmoxError(
-            f"{path}: not a MIntRec annotation json (records with messages/videos): {exc}"
-        ) from None
+        raise EmoxError(f"{path}: not a MIntRec annotation json (records with messages/videos): {exc}") from None
     if not out:
         raise EmoxError(f"{path}: no samples")
     return out

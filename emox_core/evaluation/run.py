@@ -6,16 +6,17 @@ The CLI calls this and only prints. Every benchmark returns the same shape: ``me
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emox_core.errors import EmoxError
 from emox_core.evaluation import paper_numbers, readers
 from emox_core.evaluation.judge import ChatBackend, Settings, make_backend
-from emox_core.fileio import require_dir, require_file
+from emox_core.fileio import atomic_open, require_dir, require_file
 
 BENCHMARKS = ("mer-unibench", "emer", "mintrec", "mintrec2", "avamerg")
 
@@ -41,7 +42,6 @@ class EvalOptions:
     strict_scores: bool = False
     label_maps: Path | None = None
     out_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate_benchmark(benchmark: str, options: EvalOptions) -> dict[str, Any]:
@@ -80,10 +80,9 @@ def predict_then_evaluate(
     try:
         from emox_core.inference import predict_manifest
     except ImportError:
-        raise EmoxError(
-            "emox eval --model needs emox_core.inference (emox infer), which is not installed"
-        ) from None
+        raise EmoxError("emox eval --model needs emox_core.inference (emox infer), which is not installed") from None
     out_dir = options.out_dir or Path("eval-" + benchmark)
+    out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / "raw-predictions.jsonl"
     predict_manifest(model=model, manifest=data, out_path=out_path, batch_size=batch_size)
     options.predictions = out_path
@@ -92,14 +91,10 @@ def predict_then_evaluate(
 
 def _backend(options: EvalOptions, default_model: str, settings: Settings) -> ChatBackend:
     if not options.judge:
-        raise EmoxError(
-            "--judge: this step needs an LLM (an OpenAI-compatible URL, or hf:MODEL for a local model)"
-        )
+        raise EmoxError("--judge: this step needs an LLM (an OpenAI-compatible URL, or hf:MODEL for a local model)")
     if options.seed is not None:
         settings = Settings(**{**settings.as_dict(), "seed": options.seed})
-    cache = (
-        options.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
-    )
+    cache = options.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
     return make_backend(
         options.judge,
         options.judge_model or default_model,
@@ -126,8 +121,7 @@ def _check_ids(gt: dict[str, Any], names: set[str], source: Path, allow_partial:
     missing = [n for n in gt if n not in names]
     if missing and not allow_partial:
         raise EmoxError(
-            f"{source}: {len(missing)} of {len(gt)} ground-truth ids have no prediction "
-            f"(first: {missing[0]!r})"
+            f"{source}: {len(missing)} of {len(gt)} ground-truth ids have no prediction (first: {missing[0]!r})"
         )
 
 
@@ -139,9 +133,7 @@ def _mer_unibench(key: str, options: EvalOptions) -> dict[str, Any]:
     jobs = _mer_jobs(options)
     wheels_needed = any(mub.get_subset(s).group != "dimension" for s in jobs)
     wheels = (
-        EmotionWheels.load(
-            _need(options.wheels, "--wheels", "folder with wheel1..5.xlsx, synonym.xlsx, format.csv")
-        )
+        EmotionWheels.load(_need(options.wheels, "--wheels", "folder with wheel1..5.xlsx, synonym.xlsx, format.csv"))
         if wheels_needed
         else None
     )
@@ -163,7 +155,14 @@ def _mer_unibench(key: str, options: EvalOptions) -> dict[str, Any]:
         for ckpt in checkpoints:
             preds = _subset_predictions(ckpt, subset_name)
             _check_ids(gt, set(preds.text), ckpt, allow_partial=False)
+            calls = backend[0].calls if backend else 0
             opensets, sentiments = _opensets(subset, preds, gt, llm)
+            if options.out_dir is not None and backend and backend[0].calls > calls:
+                stem = ckpt.name.removesuffix(".npz").removesuffix(".jsonl")
+                folder = options.out_dir / "intermediate" / f"results-{subset.name}"
+                _write_official_npz(folder / f"{stem}{readers.OPENSET_SUFFIX}", opensets)
+                if sentiments is not None:
+                    _write_official_npz(folder / f"{stem}{readers.SENTIMENT_SUFFIX}", sentiments)
             per_ckpt[ckpt.name] = mub.score_subset(subset, gt, opensets, wheels, sentiments)
             ckpt_data[ckpt.name] = (opensets, sentiments)
         best = mub.best_checkpoint(per_ckpt)
@@ -219,6 +218,15 @@ def _mer_unibench(key: str, options: EvalOptions) -> dict[str, Any]:
     }
 
 
+def _write_official_npz(path: Path, name2item: dict[str, str]) -> None:
+    """The LLM step's outputs in the official ``filenames`` / ``fileitems`` layout, so the official scripts (or
+    a later ``emox eval``) can score exactly the same lists."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, filenames=list(name2item), fileitems=list(name2item.values()))
+
+
 def _mer_jobs(options: EvalOptions) -> dict[str, list[Path]]:
     """subset -> checkpoint output files, from a file, a run folder, or the official ``output/`` tree."""
     from emox_core.evaluation import mer_unibench as mub
@@ -241,14 +249,24 @@ def _mer_jobs(options: EvalOptions) -> dict[str, list[Path]]:
         found = {s: f for s, f in found.items() if f and (wanted is None or s in wanted)}
         if not found:
             raise EmoxError(f"{path}: no checkpoint outputs (*.npz) for the requested MER-UniBench sets")
-        return found
+        return _in_table_order(found)
     require_file(path, "predictions file")
     if path.suffix == ".jsonl" and wanted is None:
-        datasets = set(readers.read_jsonl(path).dataset.values())
-        if datasets:
-            return {mub.get_subset(d).name: [path] for d in sorted(datasets)}
+        known = set()
+        for dataset in set(readers.read_jsonl(path).dataset.values()):
+            with contextlib.suppress(EmoxError):  # lines of other benchmarks may share the file
+                known.add(mub.get_subset(dataset).name)
+        if known:
+            return _in_table_order({s: [path] for s in known})
     subsets = wanted or [_subset_from_path(path)]
-    return {s: [path] for s in subsets}
+    return _in_table_order({s: [path] for s in subsets})
+
+
+def _in_table_order(jobs: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """The paper's column order (MER2023 ... OV-MERD+)."""
+    from emox_core.evaluation import mer_unibench as mub
+
+    return {name: jobs[name] for name in mub.SUBSETS if name in jobs}
 
 
 def _subset_from_path(path: Path) -> str:
@@ -286,9 +304,7 @@ def _opensets(
         opensets = {n: preds.text[n] for n in names}
     elif preds.kind == "jsonl" and all(n in preds.labels or n in preds.label for n in names):
         opensets = {n: "[" + ", ".join(preds.labels.get(n) or [preds.label[n]]) + "]" for n in names}
-        if subset.group == "dimension" and all(
-            preds.label.get(n, "").lower() in mub.SENTIMENT_VALUE for n in names
-        ):
+        if subset.group == "dimension" and all(preds.label.get(n, "").lower() in mub.SENTIMENT_VALUE for n in names):
             sentiments = {n: preds.label[n].lower() for n in names}
     else:
         cached = readers.sibling(preds.source, readers.OPENSET_SUFFIX) if preds.kind == "reason" else None
@@ -335,9 +351,7 @@ def _emer(key: str, options: EvalOptions) -> dict[str, Any]:
     every ``*.csv`` but ``gt-eng.csv``; the way to rescore the EMER baselines with today's judge)."""
     from emox_core.evaluation import emer
 
-    gt_path = require_file(
-        _need(options.ground_truth, "--ground-truth", "EMER gt-eng.csv"), "EMER ground truth"
-    )
+    gt_path = require_file(_need(options.ground_truth, "--ground-truth", "EMER gt-eng.csv"), "EMER ground truth")
     gt = readers.read_csv_column(gt_path, ("reasons", "chi_reasons"))
     source = _need(options.predictions, "--predictions", "predictions")
     if source.is_dir():
@@ -421,7 +435,7 @@ def _avamerg(key: str, options: EvalOptions) -> dict[str, Any]:
     from emox_core.evaluation import avamerg
 
     maps = avamerg.LabelMaps.load(_need(options.label_maps, "--label-maps", "avamerg_eval_label_maps.json"))
-    gt, _ = avamerg.load_test_json(_need(options.ground_truth, "--ground-truth", "AvaMERG v_test_v5_0.json"))
+    gt = avamerg.load_test_json(_need(options.ground_truth, "--ground-truth", "AvaMERG v_test_v5_0.json"))
     preds = readers.read_predictions(_need(options.predictions, "--predictions", "predictions"))
     _check_ids(gt, set(preds.text), preds.source, allow_partial=True)
     scores = avamerg.emotion_scores(gt, preds.text, maps)

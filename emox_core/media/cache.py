@@ -2,18 +2,20 @@
 
 Layout under ``root``::
 
-    hashes.json                               path -> (size, mtime_ns, sha256), so reruns skip hashing
+    hashes.json                               path -> [size, mtime_ns, sha256], so reruns skip hashing
     <fingerprint>/settings.json               the MediaSettings these entries were made with
     <fingerprint>/clips/<sha[:2]>/<sha>.npz   arrays + a JSON "meta" entry
     <fingerprint>/failed/<sha[:2]>/<sha>.json why the clip could not be read
 
 Keying by content means a renamed or copied clip is found again, an edited one is re-extracted, and
 two datasets that share a file share its entry. Every file is written atomically (temp + rename), so
-a killed run leaves either a whole entry or none.
+a killed run leaves either a whole entry or none (plus a hidden ``.*.tmp`` that the next
+``prepare_media`` removes once it is an hour old).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -26,12 +28,17 @@ from typing import Any
 import numpy as np
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import atomic_open, atomic_write_json, require_file
-from emox_core.media.decode import ClipMedia, load_clip
+from emox_core.fileio import atomic_open, atomic_write_json
+from emox_core.media.decode import ClipMedia, frame_files, load_clip
 from emox_core.media.faces import FaceDetector
 from emox_core.media.settings import MediaSettings
 
 _ARRAYS = ("frames", "faces", "waveform", "frame_indices", "face_boxes", "face_detected")
+
+
+def default_cache_root() -> Path:
+    """$EMOX_MEDIA_CACHE, else ~/.cache/emox/media: one place that prepare, training and infer agree on."""
+    return Path(os.environ.get("EMOX_MEDIA_CACHE") or Path.home() / ".cache" / "emox" / "media")
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -40,6 +47,26 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_clip(path: str | os.PathLike[str]) -> str:
+    """The content hash of a clip: its bytes, or for a frame folder its frames' names and bytes."""
+    path = Path(path)
+    if not path.is_dir():
+        return sha256_file(path)
+    digest = hashlib.sha256(b"frame-folder\n")
+    for frame in frame_files(path):
+        digest.update(f"{frame.name}\0{sha256_file(frame)}\n".encode())
+    return digest.hexdigest()
+
+
+def _signature(path: Path) -> list[int]:
+    """What must be unchanged for a remembered hash to hold: size and mtime (a folder: of its frames)."""
+    if not path.is_dir():
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+    stats = [frame.stat() for frame in frame_files(path)]
+    return [len(stats), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
 
 
 class MediaCache:
@@ -60,18 +87,18 @@ class MediaCache:
 
     def known_hash(self, path: str | os.PathLike[str]) -> str | None:
         """The sha256 remembered for ``path`` if its size and mtime are unchanged, else None."""
-        stat = os.stat(path)
-        entry = self._hash_memo().get(str(Path(path).resolve()))
-        return entry[2] if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns] else None
+        path = Path(path)
+        entry = self._hash_memo().get(str(path.resolve()))
+        return entry[-1] if entry and entry[:-1] == _signature(path) else None
 
     def remember_hash(self, path: str | os.PathLike[str], sha: str) -> None:
-        stat = os.stat(path)
-        self._hash_memo()[str(Path(path).resolve())] = [stat.st_size, stat.st_mtime_ns, sha]
+        path = Path(path)
+        self._hash_memo()[str(path.resolve())] = [*_signature(path), sha]
 
     def file_hash(self, path: str | os.PathLike[str]) -> str:
         sha = self.known_hash(path)
         if sha is None:
-            sha = sha256_file(path)
+            sha = sha256_clip(path)
             self.remember_hash(path, sha)
         return sha
 
@@ -86,9 +113,6 @@ class MediaCache:
 
     def failure_path(self, sha: str, settings: MediaSettings) -> Path:
         return self.root / settings.fingerprint() / "failed" / sha[:2] / f"{sha}.json"
-
-    def has(self, sha: str, settings: MediaSettings) -> bool:
-        return self.clip_path(sha, settings).is_file()
 
     def meta(self, sha: str, settings: MediaSettings) -> dict[str, Any] | None:
         """The entry's metadata only (cheap: one small member of the .npz), or None if absent/unreadable."""
@@ -130,6 +154,17 @@ class MediaCache:
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
         return path
 
+    def remove_stale_temp_files(self, settings: MediaSettings, older_than_s: float = 3600.0) -> int:
+        """Delete temp files that a killed writer left behind; younger ones may belong to a live writer."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for temp in (self.root / settings.fingerprint()).glob("*/*/.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+        return removed
+
     def failure(self, sha: str, settings: MediaSettings) -> dict[str, Any] | None:
         try:
             return json.loads(self.failure_path(sha, settings).read_text())
@@ -161,7 +196,9 @@ class MediaCache:
         ``retry_failed``.
         """
         settings = settings or MediaSettings()
-        path = require_file(path, "clip")
+        path = Path(path)
+        if not path.exists():
+            raise EmoxError(f"{path}: clip not found")
         sha = self.file_hash(path)
         cached = self.load(sha, settings)
         if cached is not None:
@@ -170,3 +207,17 @@ class MediaCache:
         if failed is not None and not retry_failed:
             raise EmoxError(failed["error"])
         return self.extract(path, sha, settings, detector)
+
+    def get_sample(self, video: str | os.PathLike[str] | None, audio: str | os.PathLike[str] | None,
+                   settings: MediaSettings | None = None) -> ClipMedia:
+        """A manifest sample's media: frames and faces from ``video``; the waveform from ``audio`` when
+        the sample has a separate audio file, else the video's own track."""
+        if video is None:
+            if audio is None:
+                raise EmoxError("sample has neither video nor audio")
+            return self.get_or_extract(audio, settings)
+        picture = self.get_or_extract(video, settings)
+        if audio is None:
+            return picture
+        sound = self.get_or_extract(audio, settings)
+        return dataclasses.replace(picture, waveform=sound.waveform, audio_seconds=sound.audio_seconds)

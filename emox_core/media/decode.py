@@ -1,25 +1,29 @@
 """Read a clip the way the model sees it: uniform frames, 16 kHz mono audio, face input.
 
 :func:`load_clip` is the single entry point used by ``emox prepare media``, training and inference.
-Frames come from decord (PyAV as fallback), audio from the ffmpeg binary that the imageio-ffmpeg
-wheel ships (exact length, no system ffmpeg), or from soundfile for audio files at the target rate.
+A clip is a video file, an audio file, or a folder of frame images (FERV39K ships those). Frames come
+from decord (PyAV as fallback), audio from the ffmpeg binary that the imageio-ffmpeg wheel ships
+(exact length, no system ffmpeg), or from soundfile for audio files at the target rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import require_file
 from emox_core.media.faces import FaceDetector, crop_faces, get_detector
 from emox_core.media.settings import MediaSettings
 
-# Audio-only inputs (read by soundfile/libsndfile); everything else is treated as a video container.
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+# Audio-only inputs (soundfile when already at the target rate, else ffmpeg); any other file is read
+# as a video container.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus"})
+# The frames of a frame-folder clip.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
 @dataclasses.dataclass
@@ -87,17 +91,18 @@ def read_frames(path: Path, frames: int, size: int | None) -> tuple[np.ndarray, 
 
     Returns (frames uint8 (T,H,W,3), indices, number of video frames, fps). decord first; PyAV if
     decord is missing or cannot read the file (its resize is close to decord's, not bit-identical).
+    A folder is read as a frame-folder clip.
     """
+    if path.is_dir():
+        return _frames_folder(path, frames, size)
     try:
         return _frames_decord(path, frames, size)
-    except ImportError:
-        pass
-    except Exception as decord_error:  # decord raises RuntimeError or DECORDError (environment-notes §2)
+    # decord raises RuntimeError or DECORDError (environment-notes §2); ImportError: decord not installed
+    except Exception as decord_error:
         try:
             return _frames_pyav(path, frames, size)
-        except ImportError:
+        except ImportError:  # PyAV is optional
             raise EmoxError(f"{path}: not a readable video ({_one_line(decord_error)})") from decord_error
-    return _frames_pyav(path, frames, size)
 
 
 def _frames_decord(path: Path, frames: int, size: int | None) -> tuple[np.ndarray, np.ndarray, int, float]:
@@ -110,6 +115,31 @@ def _frames_decord(path: Path, frames: int, size: int | None) -> tuple[np.ndarra
         raise EmoxError(f"{path}: video has no frames")
     indices = uniform_indices(count, frames)
     return reader.get_batch(indices.tolist()).asnumpy(), indices, count, float(reader.get_avg_fps())
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The images of a frame-folder clip in natural order (frame2 before frame10)."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+
+
+def _frames_folder(folder: Path, frames: int, size: int | None) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Uniform frames from a folder of images; bilinear resize, measured closest to decord's scaler."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = frame_files(folder)
+    if not files:
+        raise EmoxError(f"{folder}: folder has no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    indices = uniform_indices(len(files), frames)
+    picked = []
+    for index in indices.tolist():
+        try:
+            with Image.open(files[index]) as image:
+                rgb = image.convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise EmoxError(f"{files[index]}: not a readable image ({exc})") from exc
+        picked.append(np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR) if size else rgb))
+    return np.stack(picked), indices, len(files), 0.0
 
 
 def _frames_pyav(path: Path, frames: int, size: int | None) -> tuple[np.ndarray, np.ndarray, int, float]:
@@ -141,6 +171,13 @@ def _frames_pyav(path: Path, frames: int, size: int | None) -> tuple[np.ndarray,
     return np.stack([picked[i] for i in indices.tolist()]), indices, count, fps
 
 
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped inside the imageio-ffmpeg wheel (no system ffmpeg needed)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 class AudioDecode:
     """Decode the first audio track to float32 mono in the background; :meth:`result` collects it.
 
@@ -156,8 +193,6 @@ class AudioDecode:
         self._proc: subprocess.Popen[bytes] | None = None
         if path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile(sample_rate):
             return
-        from emox_core.media.synthesize import ffmpeg_exe
-
         self._proc = subprocess.Popen(
             [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-vn", "-i", str(path),
              "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
@@ -197,17 +232,19 @@ class AudioDecode:
 def load_clip(
     path: str | Path, settings: MediaSettings | None = None, detector: FaceDetector | None = None
 ) -> ClipMedia:
-    """Read one clip (video or audio file) as the model sees it; absent modalities come back as None.
+    """Read one clip (video file, audio file or frame folder) as the model sees it.
 
-    Raises EmoxError for a missing, empty or unreadable file and for a file with neither video nor
-    audio. ``detector`` overrides ``settings.detector`` (crop mode only).
+    Absent modalities come back as None. Raises EmoxError for a missing, empty or unreadable clip.
+    ``detector`` overrides ``settings.detector`` (crop mode only).
     """
     settings = settings or MediaSettings()
-    path = require_file(path, "clip")
-    if path.stat().st_size == 0:
+    path = Path(path)
+    if not path.exists():
+        raise EmoxError(f"{path}: clip not found")
+    if path.is_file() and path.stat().st_size == 0:
         raise EmoxError(f"{path}: empty file (0 bytes)")
-    audio = AudioDecode(path, settings.sample_rate)
-    if path.suffix.lower() in AUDIO_SUFFIXES:
+    audio = None if path.is_dir() else AudioDecode(path, settings.sample_rate)
+    if audio is not None and path.suffix.lower() in AUDIO_SUFFIXES:
         waveform = audio.result()
         if waveform is None:
             raise EmoxError(f"{path}: audio file has no samples")
@@ -221,9 +258,10 @@ def load_clip(
             faces, boxes, detected = crop_faces(full, detector or get_detector(settings.detector),
                                                 settings.face_margin, settings.image_size)
     except BaseException:
-        audio.cancel()
+        if audio is not None:
+            audio.cancel()
         raise
-    waveform = audio.result()
+    waveform = None if audio is None else audio.result()
     return ClipMedia(
         frames=frames, faces=faces, waveform=waveform, sample_rate=settings.sample_rate,
         frame_indices=indices, face_boxes=boxes, face_detected=detected, num_video_frames=count,

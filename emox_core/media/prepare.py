@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import atomic_write_json, require_dir, require_file
-from emox_core.media.cache import MediaCache, sha256_file
+from emox_core.fileio import atomic_write_json, require_dir
+from emox_core.media.cache import MediaCache, sha256_clip
+from emox_core.media.decode import IMAGE_SUFFIXES
 from emox_core.media.settings import MediaSettings
 
 # A pool that dies this many times (a worker killed or crashed) ends the run; a rerun resumes it.
@@ -99,18 +101,26 @@ class PrepareReport:
 def jobs_from_folder(
     folder: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None
 ) -> list[ClipJob]:
-    """Every non-hidden file under ``folder`` (recursively), with its relative path as id.
+    """Every clip under ``folder`` (recursively), with its relative path as id.
 
-    No filtering by suffix: a stray non-media file shows up in the failures report instead of being
-    silently ignored, and clips with unusual extensions are still read. ``exclude`` (the cache, when it
-    sits inside the folder) is skipped.
+    A clip is a non-hidden file, or a sub-folder holding only images (a frame folder). No filtering by
+    suffix: a stray non-media file shows up in the failures report instead of being silently ignored,
+    and clips with unusual extensions are still read. ``exclude`` (the cache, when it sits inside the
+    folder) is skipped.
     """
     root = require_dir(folder, "clip folder")
     skip = Path(exclude).resolve() if exclude else None
-    paths = sorted(p for p in root.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-                   and (skip is None or skip not in p.resolve().parents))
-    return [ClipJob(p.relative_to(root).as_posix(), p) for p in paths]
+    jobs: list[ClipJob] = []
+    for current, dirs, files in os.walk(root):
+        here = Path(current)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip]
+        files = [f for f in files if not f.startswith(".")]
+        if here != root and files and all(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
+            jobs.append(ClipJob(here.relative_to(root).as_posix(), here))
+            dirs[:] = []
+        else:
+            jobs.extend(ClipJob((here / f).relative_to(root).as_posix(), here / f) for f in files)
+    return sorted(jobs, key=lambda job: job.id)
 
 
 def unique_jobs(items: Iterable[tuple[str, str | os.PathLike[str]]]) -> list[ClipJob]:
@@ -140,8 +150,9 @@ def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettin
     result = ClipResult(job.id, str(job.path), "failed", sha)
     cache = MediaCache(root)
     try:
-        require_file(job.path, "clip")
-        result.sha256 = sha = sha or sha256_file(job.path)
+        if not job.path.exists():
+            raise EmoxError(f"{job.path}: clip not found")
+        result.sha256 = sha = sha or sha256_clip(job.path)
         known = _settled(cache, job, sha, settings, retry_failed)
         if known is not None:
             return known
@@ -157,8 +168,20 @@ def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettin
     return result
 
 
-def _quiet_worker(face_mode: str) -> None:
-    """Pool initializer: one OpenCV thread per process (crop mode) and no C-level log noise."""
+def _exit_when_gone(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's sentinel closes, i.e. when it has died
+    os._exit(1)
+
+
+def _init_worker(face_mode: str) -> None:
+    """Pool initializer: die with the parent, one OpenCV thread per process, no C-level log noise.
+
+    Without the watcher a SIGKILLed run leaves its workers alive: each holds both ends of the task
+    queue's pipe, so it never sees EOF (and the forkserver lives as long as its children).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True).start()
     if face_mode == "crop":
         import cv2
 
@@ -172,27 +195,43 @@ def _quiet_worker(face_mode: str) -> None:
     os.close(devnull)
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver where the platform has it, else spawn.
+
+    Not fork: the caller may hold threads (torch, the progress bar) that a forked child would inherit
+    mid-lock. forkserver forks workers from a clean process that imported the decoders once (measured
+    here: 0.4 s to start two workers, against 1.05 s with spawn, which re-imports them in each).
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["emox_core.media.prepare", "decord"])  # ImportError is ignored
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, settings: MediaSettings,
               retry_failed: bool) -> Iterator[ClipResult]:
     """Yield results as workers finish; restart a broken pool, then give up (the rerun resumes)."""
     restarts = 0
     while todo:
         finished: set[ClipJob] = set()
-        context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch threads
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker,
+        with ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_init_worker,
                                  initargs=(settings.face_mode,)) as pool:
             futures: dict[Future[ClipResult], ClipJob] = {
                 pool.submit(_prepare_one, job, sha, root, settings, retry_failed): job for job, sha in todo
             }
             try:
                 for future in as_completed(futures):
+                    result = future.result()  # raises BrokenProcessPool for the jobs a dead worker held
                     finished.add(futures[future])
-                    yield future.result()
+                    yield result
             except BrokenProcessPool:
                 restarts += 1
                 if restarts > MAX_POOL_RESTARTS:
                     raise EmoxError(f"{root}: a worker process died {restarts} times (killed, or crashed "
                                     "on a clip); finished clips are cached, rerun to resume") from None
+            finally:
+                pool.shutdown(cancel_futures=True)  # a consumer that stops early must not wait for the queue
         todo = [(job, sha) for job, sha in todo if job not in finished]
 
 
@@ -215,6 +254,7 @@ def prepare_media(
 
     settings = settings or MediaSettings()
     cache = MediaCache(cache_root)
+    cache.remove_stale_temp_files(settings)
     start = time.perf_counter()
     results: list[ClipResult] = []
     todo: list[tuple[ClipJob, str | None]] = []

@@ -16,13 +16,7 @@ import numpy as np
 
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_open
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary shipped inside the imageio-ffmpeg wheel."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from emox_core.media.decode import ffmpeg_exe
 
 
 def write_clip(

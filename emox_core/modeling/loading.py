@@ -15,7 +15,7 @@ from torch import nn
 from emox_core.errors import EmoxError
 from emox_core.modeling.configuration import NanoEmoXConfig
 from emox_core.modeling.face import FaceXFormerEncoder, facexformer_from_checkpoint
-from emox_core.modeling.modeling_nano_emox import ADAPTERS_FILE, NanoEmoXForConditionalGeneration
+from emox_core.modeling.modeling_nano_emox import ADAPTER_MODULES, ADAPTERS_FILE, NanoEmoXForConditionalGeneration
 from emox_core.modeling.tokenizer import add_placeholder_tokens
 from emox_core.processing import PROCESSOR_FILE, NanoEmoXProcessor, ProcessorSettings
 
@@ -116,13 +116,18 @@ def build_model(config: NanoEmoXConfig, sources: dict[str, str] | None = None, t
         model = NanoEmoXForConditionalGeneration(config)
         if dtype is not None:
             model.to(dtype)
-    # Adapters train in float32 whatever the backbones' dtype (as peft and the official code do).
-    for name in ("visual_resampler", "speech_resampler", "face_temporal", "fusion_encoder"):
+    keep_adapters_float32(model)
+    processor = NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
+    return model, processor
+
+
+def keep_adapters_float32(model: NanoEmoXForConditionalGeneration) -> None:
+    """Adapters run in float32 whatever the backbones' dtype (as peft and the official code do); their
+    inputs are cast to float32 in ``media_tokens``."""
+    for name in ADAPTER_MODULES:
         module = getattr(model, name)
         if module is not None:
             module.float()
-    processor = NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
-    return model, processor
 
 
 def save_model(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProcessor, directory: str | Path,
@@ -157,17 +162,20 @@ def load_model(source: str | Path, dtype: torch.dtype | None = None, backbones: 
         return model, processor
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = _from_pretrained(NanoEmoXForConditionalGeneration, str(directory), "Nano-EmoX model", **kwargs)
+    keep_adapters_float32(model)
     return model, processor
 
 
-def build_preset_model(name: str, sources: dict[str, str] | None = None, dtype: torch.dtype | None = None
+def build_preset_model(name: str, sources: dict[str, str] | None = None, dtype: torch.dtype | None = None,
+                       config_overrides: dict[str, Any] | None = None,
                        ) -> tuple[NanoEmoXForConditionalGeneration, NanoEmoXProcessor]:
     """A preset's model: ``tiny`` from configs with an offline tokenizer (random weights); any preset from
-    ``sources`` (or, for ``nano-emox-2b``, the hub ids it names)."""
+    ``sources`` (or, for ``nano-emox-2b``, the hub ids it names). ``config_overrides`` change config fields
+    (a training recipe's ablations: token counts, fusion experts, ...)."""
     from emox_core.modeling.presets import preset_config
     from emox_core.modeling.tokenizer import build_tiny_tokenizer
 
-    config = preset_config(name)
+    config = preset_config(name, **(config_overrides or {}))
     if sources or config.backbones:
         return build_model(config, sources or dict(config.backbones), dtype=dtype)
     tokenizer = build_tiny_tokenizer()

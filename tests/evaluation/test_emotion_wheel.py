@@ -116,3 +116,35 @@ def test_real_openset_outputs_score_perfectly_against_themselves(wheels, affectg
     out = overlap_prf(preds, preds, wheels)
     assert out["f"] == pytest.approx(1.0)
     assert 400 < out["per_wheel"]["wheel1"]["n"] <= 532
+
+
+# Oracle values: the official AffectGPT wheel.py / ew_metric.py logic (fffca794) run on the same official
+# intermediate outputs with the same deterministic ground truth (label i = labels[i % len(labels)]).
+_SIX = ("neutral", "angry", "happy", "sad", "worried", "surprise")
+_ORACLE_HIT_RATE = {
+    "mer2023": (_SIX, 0.3259444231015495),
+    "mer2024": (_SIX, 0.3335049755172958),
+    "meld": (("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise"), 0.2864205273765484),
+    "iemocapfour": (("happy", "sad", "neutral", "anger"), 0.2730397422126745),
+}
+
+
+@pytest.mark.parametrize("subset", sorted(_ORACLE_HIT_RATE))
+def test_hit_rate_matches_official_code_on_official_outputs(wheels, affectgpt_output, subset):
+    from emox_core.evaluation.readers import read_npz
+
+    labels, expected = _ORACLE_HIT_RATE[subset]
+    preds = read_npz(next(affectgpt_output.glob(f"results-{subset}/*/*-openset.npz"))).text
+    gt = {n: labels[i % len(labels)] for i, n in enumerate(preds)}
+    assert hit_rate(gt, preds, wheels)["hit_rate"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_ov_f_matches_official_code_on_official_outputs(wheels, affectgpt_output):
+    from emox_core.evaluation.readers import read_npz
+
+    preds = read_npz(next(affectgpt_output.glob("results-ovmerdplus/*/*-openset.npz"))).text
+    names, items = list(preds), list(preds.values())
+    gt = {n: items[(i + 1) % len(items)] for i, n in enumerate(names)}
+    out = overlap_prf(gt, preds, wheels)
+    expected = (0.33705909837576153, 0.33397417254874034, 0.34023197703691543)
+    assert (out["f"], out["precision"], out["recall"]) == pytest.approx(expected, abs=1e-12)

@@ -115,5 +115,29 @@ def test_avamerg_test_json_last_turn(tmp_path, maps):
     }
     path = tmp_path / "v_test.json"
     path.write_text(json.dumps([conv, {"conversation_id": "00043", "turns": []}]))
-    gt, replies = avamerg.load_test_json(path)
-    assert gt == {"dia00042utt4_7": "worried"} and replies == {"dia00042utt4_7": "gold"}
+    assert avamerg.load_test_json(path) == {"dia00042utt4_7": "worried"}
+
+
+def test_model_then_score_calls_predict_manifest(anchors_dir, tmp_path, monkeypatch):
+    """``emox eval --model CKPT --data DIR``: generation is delegated to emox infer's predict_manifest."""
+    import sys
+    import types
+
+    from emox_core.evaluation.run import predict_then_evaluate
+
+    ann = anchors_dir / "Nano-EmoX" / "data" / "MIntRec" / "test_MIntRec_ann.json"
+    gt = read_intent_annotations(ann)
+    calls = []
+
+    def fake_predict_manifest(model, manifest, out_path, batch_size):
+        calls.append((model, manifest, batch_size))
+        with open(out_path, "w") as handle:
+            handle.writelines(json.dumps({"id": n, "task": "MIR", "prediction": lab}) + "\n" for n, lab in gt.items())
+
+    module = sys.modules.get("emox_core.inference") or types.ModuleType("emox_core.inference")
+    monkeypatch.setitem(sys.modules, "emox_core.inference", module)
+    monkeypatch.setattr(module, "predict_manifest", fake_predict_manifest, raising=False)
+    options = EvalOptions(ground_truth=ann, out_dir=tmp_path / "o")
+    result = predict_then_evaluate("mintrec", "ckpt-dir", tmp_path / "manifest.jsonl", options, batch_size=4)
+    assert calls == [("ckpt-dir", tmp_path / "manifest.jsonl", 4)]
+    assert result["metrics"]["accuracy"] == 100.0

@@ -10,7 +10,8 @@ from emox_core.errors import EmoxError
 from emox_core.evaluation import emer
 from emox_core.evaluation.judge import OpenAIChatBackend, Settings, make_backend
 from emox_core.evaluation.mer_unibench import EXTRACTOR_SETTINGS, OPENSET_PROMPT, extract_openset
-from tests.evaluation.fake_openai import FakeOpenAI
+
+from .fake_openai import FakeOpenAI
 
 
 def _backend(url: str, tmp_path, **kw) -> OpenAIChatBackend:

@@ -173,3 +173,32 @@ def test_official_reason_npz_uses_sibling_openset_cache(affectgpt_output, wheel_
     gt = _label_npz(tmp_path / "gt.npz", "test1_corpus", {n: {"emo": "worried"} for n in names})
     result = evaluate_benchmark("mer-unibench", EvalOptions(predictions=reason, ground_truth=gt, wheels=wheel_dir))
     assert 0 < result["metrics"]["mer2023"]["hit_rate"] < 100
+
+
+def test_llm_step_through_loopback_server_writes_official_caches(wheel_dir, tmp_path):
+    """Free text -> prompt A -> label list -> prompt B -> sentiment, then scored; outputs saved as official npz."""
+    from .fake_openai import FakeOpenAI
+
+    gt = _label_npz(tmp_path / "label.npz", "test_corpus", {"v1": {"val": 0.8}, "v2": {"val": -1.5}})
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(
+        '{"id": "v1", "task": "OV-MER", "prediction": "He is glad.", "dataset": "CMU-MOSI"}\n'
+        '{"id": "v2", "task": "OV-MER", "prediction": "He is furious.", "dataset": "CMU-MOSI"}\n'
+    )
+
+    def reply(prompt: str) -> str:
+        if prompt.startswith("Please assume"):
+            return "Output: [happy]" if "glad" in prompt else "[angry]"
+        return "positive" if "Input: [happy]; Output: " in prompt else "negative"
+
+    with FakeOpenAI(reply) as server:
+        options = EvalOptions(
+            predictions=preds, ground_truth=gt, judge=server.url, cache_dir=tmp_path / "c", out_dir=tmp_path / "o"
+        )
+        result = evaluate_benchmark("mer-unibench", options)
+        assert len(server.bodies) == 4
+    assert result["metrics"]["cmumosi"]["waf"] == pytest.approx(100.0)
+    cache = tmp_path / "o" / "intermediate" / "results-cmumosi" / "p-openset.npz"
+    assert read_npz(cache).text == {"v1": "[happy]", "v2": "[angry]"}
+    sentiment = read_npz(cache.with_name("p-openset-sentiment.npz"))
+    assert sentiment.kind == "sentiment" and sentiment.text == {"v1": "positive", "v2": "negative"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -74,3 +75,25 @@ def test_hash_memo_skips_rehashing_unchanged_files(media_dir: Path, tmp_path: Pa
     cache.save_hashes()
     monkeypatch.setattr(cache_module, "sha256_file", lambda *a: pytest.fail("hashed again"))
     assert MediaCache(tmp_path / "cache").file_hash(media_dir / "good.mp4") == sha
+
+
+def test_get_sample_takes_the_separate_audio_file(media_dir: Path, tmp_path: Path) -> None:
+    cache = MediaCache(tmp_path / "cache")
+    merged = cache.get_sample(media_dir / "silent_track_missing.mp4", media_dir / "speech16k.wav")
+    assert merged.frames is not None and len(merged.waveform) == 24000 and merged.missing == []
+    assert cache.get_sample(None, media_dir / "speech16k.wav").missing == ["video", "face"]
+    assert len(cache.get_sample(media_dir / "good.mp4", None).waveform) == 48000
+    with pytest.raises(EmoxError, match="neither"):
+        cache.get_sample(None, None)
+
+
+def test_stale_temp_files_from_a_killed_writer_are_removed(media_dir: Path, tmp_path: Path) -> None:
+    cache = MediaCache(tmp_path / "cache")
+    entry = cache.clip_path("ab" * 32, SETTINGS)
+    entry.parent.mkdir(parents=True)
+    old, fresh = entry.parent / f".{entry.name}.x1.tmp", entry.parent / f".{entry.name}.x2.tmp"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    os.utime(old, (1, 1))
+    assert cache.remove_stale_temp_files(SETTINGS) == 1
+    assert not old.exists() and fresh.exists()

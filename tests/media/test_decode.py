@@ -101,3 +101,19 @@ def test_minutes_long_clip_is_sampled_uniformly(tmp_path: Path) -> None:
     assert clip.num_video_frames == 600
     assert clip.frame_indices.tolist() == uniform_indices(600, 8).tolist()
     assert len(clip.waveform) == 150 * 16000
+
+
+def test_frame_folder_is_a_clip_without_audio(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "clip_frames"
+    folder.mkdir()
+    for i in range(12):  # natural order: frame2 before frame10
+        Image.fromarray(np.full((90, 120, 3), 20 * i, np.uint8)).save(folder / f"frame{i}.png")
+    clip = load_clip(folder)
+    assert clip.frames.shape == (8, 224, 224, 3) and clip.missing == ["audio"]
+    assert clip.frame_indices.tolist() == uniform_indices(12, 8).tolist()
+    assert [int(f[0, 0, 0]) for f in clip.frames] == [20 * i for i in clip.frame_indices.tolist()]
+    (tmp_path / "no_frames").mkdir()
+    with pytest.raises(EmoxError, match="no frame images"):
+        load_clip(tmp_path / "no_frames")

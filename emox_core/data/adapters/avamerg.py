@@ -21,7 +21,7 @@ from typing import Any
 
 from emox_core.data.common import (
     PrepareReport,
-    Skips,
+    Tally,
     answer,
     choose_splits,
     find_path,
@@ -46,6 +46,9 @@ MER_QUESTION = (
 MER_ANSWER = "The emotion of the speaker is {speaker_emotion}."
 COE_FIELDS = ("event_scenario", "speaker_emotion", "emotion_cause", "goal_to_response")
 
+# Layouts of the HF release as unpacked by its users: video_v5_0/audio_v5_0 (RH-Lin/E3RG,
+# AbdulaAlShyed-2212592042/empathetic-detection, which found train.json inside audio_v5_0/), the renamed
+# video/audio + test_video/test_audio of Nano-EmoX, and E3RG's test/ folder.
 ANNOTATIONS = {
     "train": ("train.json", "audio_v5_0/train.json", "train_audio/audio_v5_0/train.json"),
     "test": ("v_test_v5_0.json", "test.json", "test/test.json"),
@@ -68,7 +71,6 @@ class MediaIndex:
         self.by_utt: dict[tuple[str, int], list[str]] = {}
         self.renamed: dict[tuple[int, int], str] = {}
         folder = next((rel for rel in candidates if (root / rel).is_dir()), None)
-        self.folder = folder
         if folder is None:
             return
         with os.scandir(root / folder) as entries:
@@ -116,14 +118,8 @@ def _check_turn(turn: Any, file: Path, where: str) -> tuple[str, str, list[dict[
     if not isinstance(history, list) or not history:
         raise refuse(file, where, "field 'dialogue_history' must be a non-empty list")
     for item in history:
-        if (
-            not isinstance(item, dict)
-            or item.get("role") not in ROLES
-            or not isinstance(item.get("utterance"), str)
-        ):
-            raise refuse(
-                file, where, "dialogue_history items must be {index, role: speaker|listener, utterance}"
-            )
+        if not isinstance(item, dict) or item.get("role") not in ROLES or not isinstance(item.get("utterance"), str):
+            raise refuse(file, where, "dialogue_history items must be {index, role: speaker|listener, utterance}")
     if history[-1]["role"] != "speaker":
         raise refuse(file, where, "the last dialogue_history item must be the speaker's query")
     if "response" in turn and not isinstance(turn["response"], str):
@@ -151,9 +147,7 @@ def _conversations(data: Any, file: Path) -> list[dict[str, Any]]:
             raise refuse(file, where, "a conversation must be an object")
         cid = conv.get("conversation_id")
         if not isinstance(cid, str) or not cid.isdigit():
-            raise refuse(
-                file, where, f"conversation_id {cid!r} must be a digit string (zero padding is kept)"
-            )
+            raise refuse(file, where, f"conversation_id {cid!r} must be a digit string (zero padding is kept)")
         if not isinstance(conv.get("turns"), list):
             raise refuse(file, f"{where} (id {cid})", "field 'turns' must be a list")
     return data
@@ -179,7 +173,7 @@ def _turn_samples(
     where: str,
     video: MediaIndex,
     audio: MediaIndex,
-    skips: Skips,
+    tally: Tally,
 ) -> list[Sample]:
     cid = conv["conversation_id"]
     turn_id, context, history, coe = _check_turn(turn, file, where)
@@ -188,11 +182,11 @@ def _turn_samples(
     query_index = len(history) - 1  # robust to partial/out-of-order turn_ids (the blind test has both)
     video_rel = video.find(cid, query_index, speaker_id)
     if video_rel is None:
-        skips.add("query video not found", f"{cid} turn {turn_id}: dia{cid}utt{query_index}_*.mp4")
+        tally.add("skipped, query video not found", f"{cid} turn {turn_id}: dia{cid}utt{query_index}_*.mp4")
         return []
     audio_rel = audio.find(cid, query_index, speaker_id)
     if audio_rel is None:
-        skips.add("query audio not found (sample kept without audio)", f"dia{cid}utt{query_index}_*.wav")
+        tally.add("kept without audio, query audio not found", f"dia{cid}utt{query_index}_*.wav")
     query = history[-1]["utterance"]
     coe = coe or {}
     emotion = coe.get("speaker_emotion")
@@ -225,11 +219,9 @@ def _turn_samples(
             target = answer("ERG", response=response, **{name: coe[name] for name in COE_FIELDS})
         else:  # no CoE annotation: the response alone (no <think>); blind test: no target
             target = response or ""
-        samples.append(
-            make_sample(DATASET, split, "ERG", source_id, target=target, prompt_fields=fields, **common)
-        )
+        samples.append(make_sample(DATASET, split, "ERG", source_id, target=target, prompt_fields=fields, **common))
     else:
-        skips.add("turn without response (no ERG sample)", source_id)
+        tally.add("no ERG sample, turn without response", source_id)
     if emotion or split == "test":
         samples.append(
             make_sample(
@@ -243,7 +235,7 @@ def _turn_samples(
             )
         )
     else:
-        skips.add("turn without speaker_emotion (no MER sample)", source_id)
+        tally.add("no MER sample, turn without speaker_emotion", source_id)
     return samples
 
 
@@ -256,11 +248,9 @@ def prepare(
 ) -> PrepareReport:
     """Rebuild AvaMERG (``train.json``; ``v_test_v5_0.json`` or the blind ``test.json``) as manifests."""
     root = raw_root(raw_dir)
-    files = choose_splits(
-        DATASET, split, {name: find_path(root, cands) for name, cands in ANNOTATIONS.items()}
-    )
+    files = choose_splits(DATASET, split, {name: find_path(root, cands) for name, cands in ANNOTATIONS.items()})
     samples: list[Sample] = []
-    skips = Skips()
+    tally = Tally()
     stats = {"dialogues": 0, "empty_dialogues": 0, "turns": 0, "turns_used": 0}
     for name, file in files.items():
         video = MediaIndex(root, MEDIA_FOLDERS[(name, "video")], ".mp4")
@@ -274,12 +264,7 @@ def prepare(
                 continue
             where = f"conversation #{number} (id {conv['conversation_id']})"
             for position, turn in _turns_to_use(name, turns, file, where):
-                turn_samples = _turn_samples(
-                    name, conv, turn, file, f"{where} turn #{position}", video, audio, skips
-                )
+                turn_samples = _turn_samples(name, conv, turn, file, f"{where} turn #{position}", video, audio, tally)
                 stats["turns_used"] += bool(turn_samples)
                 samples.extend(turn_samples)
-    stats.update({f"skipped: {reason}": n for reason, n in skips.counts.items()})
-    return finish(
-        DATASET, root, out_dir, samples, stats=stats, warnings=skips.warnings(), verify_sha256=verify_sha256
-    )
+    return finish(DATASET, root, out_dir, samples, stats=stats, tally=tally, verify_sha256=verify_sha256)

@@ -29,9 +29,7 @@ def _read_caer(root: Path, file: Path, split: str) -> list[RawItem]:
     items = []
     for clip in sorted(p for p in file.glob("*/*") if p.is_file()):
         rel = clip.relative_to(root).with_suffix("").as_posix()
-        items.append(
-            RawItem(source_id=rel, label=_label(clip.parent.name, file, clip.parent.name), media_stem=rel)
-        )
+        items.append(RawItem(source_id=rel, label=_label(clip.parent.name, file, clip.parent.name), media_stem=rel))
     return items
 
 

@@ -38,9 +38,7 @@ def _canonical(root: Path, file: Path, split: str, data: Any) -> list[RawItem]:
                 raise refuse(file, f"{movie}/{dialog_id}", "expected a 'Dialog' object of utterances")
             for utt_id, utt in utterances.items():
                 where = f"{movie}/{dialog_id}/{utt_id}"
-                emo = (
-                    (utt.get("EmoAnnotation") or {}).get("final_main_emo") if isinstance(utt, dict) else None
-                )
+                emo = (utt.get("EmoAnnotation") or {}).get("final_main_emo") if isinstance(utt, dict) else None
                 if not isinstance(emo, str) or not isinstance(utt.get("Speaker"), str):
                     raise refuse(file, where, "expected Speaker and EmoAnnotation.final_main_emo strings")
                 items.append(

@@ -15,7 +15,7 @@ from emox_core.data.common import (
     Locator,
     PrepareReport,
     RawItem,
-    Skips,
+    Tally,
     answer,
     choose_splits,
     find_path,
@@ -35,14 +35,33 @@ SUBTITLES = "subtitle_chieng.csv"
 def english_subtitles(root: Path, name: str = SUBTITLES) -> dict[str, str]:
     """name -> English subtitle from a ``name, chinese, english`` table (empty when the file is absent)."""
     path = root / name
-    return (
-        {row["name"]: row["english"] for row in read_csv(path, ("name", "english"))} if path.is_file() else {}
-    )
+    return {row["name"]: row["english"] for row in read_csv(path, ("name", "english"))} if path.is_file() else {}
 
 
 def openset_labels(text: str) -> list[str]:
     """The clip's open-vocabulary labels; an empty list means neutral (official MER-Caption+ loader)."""
     return parse_openset(text) or ["neutral"]
+
+
+def openset_items(table: Path, subtitles: dict[str, str]) -> list[RawItem]:
+    """One item per row of a ``name, openset`` table (MER-Caption+ track 2, OV-MERD+)."""
+    items = []
+    for row in read_csv(table, ("name", "openset")):
+        labels = openset_labels(row["openset"])
+        items.append(
+            RawItem(
+                source_id=row["name"],
+                label=labels[0],
+                extra_labels=tuple(labels[1:]),
+                subtitle=subtitles.get(row["name"], ""),
+            )
+        )
+    return items
+
+
+def ov_target(item: RawItem) -> str:
+    """The OV-MER target ("The character's emotional state is a, b.") over all of the item's labels."""
+    return answer("OV-MER", labels=", ".join((item.label, *item.extra_labels)))
 
 
 def prepare(
@@ -56,25 +75,18 @@ def prepare(
     root = raw_root(raw_dir)
     choose_splits(DATASET, split, {"train": find_path(root, ("track2_train_mercaptionplus.csv",))})
     subtitles = english_subtitles(root)
-    ov = {
-        row["name"]: openset_labels(row["openset"])
-        for row in read_csv(root / "track2_train_mercaptionplus.csv", ("name", "openset"))
-    }
     reasons = {
-        row["name"]: row["reason"]
-        for row in read_csv(root / "track3_train_mercaptionplus.csv", ("name", "reason"))
+        row["name"]: row["reason"] for row in read_csv(root / "track3_train_mercaptionplus.csv", ("name", "reason"))
     }
     locate = Locator(root, VIDEO, AUDIO)
-    skips = Skips()
-    ov_items = [
-        RawItem(source_id=n, label=labels[0], extra_labels=tuple(labels[1:]), subtitle=subtitles.get(n, ""))
-        for n, labels in ov.items()
-    ]
+    tally = Tally()
+    ov_items = openset_items(root / "track2_train_mercaptionplus.csv", subtitles)
+    ov = {item.source_id: (item.label, *item.extra_labels) for item in ov_items}
     eri_items = [
         RawItem(
             source_id=n,
-            label=ov.get(n, [""])[0],
-            extra_labels=tuple(ov.get(n, [])[1:]),
+            label=ov.get(n, ("",))[0],
+            extra_labels=ov.get(n, ("",))[1:],
             text=reason,
             subtitle=subtitles.get(n, ""),
         )
@@ -86,17 +98,10 @@ def prepare(
         "OV-MER",
         ov_items,
         locate,
-        skips,
-        lambda item: answer("OV-MER", labels=", ".join((item.label, *item.extra_labels))),
+        tally,
+        ov_target,
     )
-    samples += label_samples(DATASET, "train", "ERI", eri_items, locate, skips, lambda item: item.text)
+    samples += label_samples(DATASET, "train", "ERI", eri_items, locate, tally, lambda item: item.text)
     return finish(
-        DATASET,
-        root,
-        out_dir,
-        samples,
-        stats={f"skipped: {r}": n for r, n in skips.counts.items()},
-        warnings=skips.warnings(),
-        expected_items={"train": 31327},
-        verify_sha256=verify_sha256,
+        DATASET, root, out_dir, samples, tally=tally, expected_items={"train": 31327}, verify_sha256=verify_sha256
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from emox_core.data.adapters.mer_caption import VIDEO as MER2025_VIDEO
-from emox_core.data.adapters.mer_caption import english_subtitles, openset_labels
-from emox_core.data.common import LabelledDataset, RawItem, answer, read_csv, refuse
+from emox_core.data.adapters.mer_caption import english_subtitles, openset_items, ov_target
+from emox_core.data.common import LabelledDataset, RawItem, answer, refuse
 from emox_core.data.labels import IEMOCAP4_LABELS, MELD_LABELS, MER_6WAY_LABELS, sentiment_of
 from emox_core.errors import EmoxError
 from emox_core.tasks import SENTIMENT_LABELS
@@ -34,9 +34,7 @@ class UniBenchSet:
     video: tuple[str, ...]
     transcripts: str = "transcription-engchi-polish.csv"
     audio: tuple[str, ...] = ("audio", "subaudio")
-    session5_test: bool = (
-        False  # IEMOCAP: one corpus for all sessions; Session 5 (name[4] == "5") is the test
-    )
+    session5_test: bool = False  # IEMOCAP: one corpus for all sessions; Session 5 (name[4] == "5") is the test
 
 
 def _corpus(file: Path, key: str) -> dict[str, Any]:
@@ -71,9 +69,7 @@ def _label(spec: UniBenchSet, entry: Any, file: Path, where: str) -> tuple[str, 
             return spec.vocabulary[int(emo)], {}
         except (TypeError, ValueError, IndexError):
             pass
-    raise refuse(
-        file, where, f"label {emo!r} is not in the official vocabulary ({', '.join(spec.vocabulary)})"
-    )
+    raise refuse(file, where, f"label {emo!r} is not in the official vocabulary ({', '.join(spec.vocabulary)})")
 
 
 def _read(spec: UniBenchSet, root: Path, file: Path, split: str) -> list[RawItem]:
@@ -84,26 +80,12 @@ def _read(spec: UniBenchSet, root: Path, file: Path, split: str) -> list[RawItem
         if spec.session5_test and str(name)[4:5] != "5":
             continue
         label, meta = _label(spec, entry, file, f"{spec.key}[{name!r}]")
-        items.append(
-            RawItem(source_id=str(name), label=label, subtitle=subtitles.get(str(name), ""), meta=meta)
-        )
+        items.append(RawItem(source_id=str(name), label=label, subtitle=subtitles.get(str(name), ""), meta=meta))
     return items
 
 
 def _read_ov(root: Path, file: Path, split: str) -> list[RawItem]:
-    subtitles = english_subtitles(root)
-    items = []
-    for row in read_csv(file, ("name", "openset")):
-        labels = openset_labels(row["openset"])
-        items.append(
-            RawItem(
-                source_id=row["name"],
-                label=labels[0],
-                extra_labels=tuple(labels[1:]),
-                subtitle=subtitles.get(row["name"], ""),
-            )
-        )
-    return items
+    return openset_items(file, english_subtitles(root))
 
 
 def _dataset(spec: UniBenchSet) -> LabelledDataset:
@@ -154,7 +136,7 @@ OV_MERD_PLUS = LabelledDataset(
     task="OV-MER",
     annotations={"test": ("mer2025-ov.csv",)},
     read=_read_ov,
-    target=lambda item: answer("OV-MER", labels=", ".join((item.label, *item.extra_labels))),
+    target=ov_target,
     video=MER2025_VIDEO,
     audio=("audio",),
     expected={("test", "mer2025-ov.csv"): 532},
