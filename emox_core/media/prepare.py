@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -25,7 +25,7 @@ from emox_core.media.cache import MediaCache, sha256_clip
 from emox_core.media.decode import IMAGE_SUFFIXES
 from emox_core.media.settings import MediaSettings
 
-# A pool that dies this many times (a worker killed or crashed) ends the run; a rerun resumes it.
+# How often a pool whose worker died (killed or crashed) is restarted; one more death ends the run.
 MAX_POOL_RESTARTS = 2
 HASH_SAVE_INTERVAL_S = 30.0
 
@@ -228,8 +228,9 @@ def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, s
             except BrokenProcessPool:
                 restarts += 1
                 if restarts > MAX_POOL_RESTARTS:
-                    raise EmoxError(f"{root}: a worker process died {restarts} times (killed, or crashed "
-                                    "on a clip); finished clips are cached, rerun to resume") from None
+                    raise EmoxError(f"{root}: a worker process died {restarts} times (killed, crashed on a "
+                                    "clip, or a script without `if __name__ == '__main__':`); finished "
+                                    "clips are cached, rerun to resume") from None
             finally:
                 pool.shutdown(cancel_futures=True)  # a consumer that stops early must not wait for the queue
         todo = [(job, sha) for job, sha in todo if job not in finished]
@@ -242,7 +243,6 @@ def prepare_media(
     workers: int = 2,
     retry_failed: bool = False,
     progress: bool = True,
-    on_result: Callable[[ClipResult], None] | None = None,
 ) -> PrepareReport:
     """Extract every job into the cache with ``workers`` processes (1: in this process) and report.
 
@@ -262,15 +262,16 @@ def prepare_media(
                TextColumn("{task.fields[failed]} failed"))
     with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task("media", total=len(jobs), failed=0)
+        failed = 0
 
         def settle(result: ClipResult) -> None:
+            nonlocal failed
             results.append(result)
-            if result.sha256 and result.path:
+            failed += result.status == "failed"
+            if result.sha256:
                 with contextlib.suppress(OSError):
                     cache.remember_hash(result.path, result.sha256)
-            bar.update(task, advance=1, failed=sum(r.status == "failed" for r in results))
-            if on_result:
-                on_result(result)
+            bar.update(task, advance=1, failed=failed)
 
         for job in jobs:
             sha = _known_hash(cache, job.path)
