@@ -46,7 +46,11 @@ def eval_command(
     match: str = typer.Option("exact", "--match", help="MIntRec label matching: exact (official) | lenient (MMLA)."),
     dist: str = typer.Option("per-response", "--dist", help="AvaMERG Dist-n: per-response (official) | corpus."),
     strict_scores: bool = typer.Option(False, "--strict-scores", help="EMER: stricter judge-score parser."),
-    label_maps: Path | None = typer.Option(None, "--label-maps", help="AvaMERG avamerg_eval_label_maps.json."),
+    label_maps: Path | None = typer.Option(
+        None,
+        "--label-maps",
+        help="AvaMERG label tables as JSON, overriding the built-in official ones (default: built-in).",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default eval-BENCHMARK)."),
     model: str | None = typer.Option(None, "--model", help="Checkpoint to run first (needs --data)."),
     data: Path | None = typer.Option(None, "--data", help="Manifest/folder for --model."),

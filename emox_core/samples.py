@@ -5,11 +5,10 @@ its prompt (task, layout, subtitle, history, fields) and its media (through the 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from emox_core.data.manifest import Sample
-from emox_core.media.cache import MediaCache
-from emox_core.media.decode import ClipMedia, load_clip
+from emox_core.media.cache import MediaCache, default_cache_root
+from emox_core.media.decode import ClipMedia
 from emox_core.processing import Example, NanoEmoXProcessor
 
 # AvaMERG samples (ERG and the MER samples derived from its turns) use the dialogue-history layout.
@@ -35,22 +34,11 @@ def build_prompt(sample: Sample, processor: NanoEmoXProcessor, layout: str = "mu
 
 def load_sample_media(sample: Sample, data_root: str | os.PathLike[str], processor: NanoEmoXProcessor,
                       cache: MediaCache | None = None) -> ClipMedia:
-    """The sample's frames/faces (from its video) and waveform (from its audio file, else the video)."""
-    settings = processor.media_settings()
-
-    def read(path: Path) -> ClipMedia:
-        return cache.get_or_extract(path, settings) if cache is not None else load_clip(path, settings)
-
-    video = sample.media_path(data_root, "video")
-    audio = sample.media_path(data_root, "audio")
-    media = read(video) if video is not None else None
-    if audio is not None and (media is None or audio != video):
-        sound = read(audio)
-        if media is None:
-            return sound
-        media.waveform = sound.waveform
-    assert media is not None  # Sample.check() guarantees video or audio
-    return media
+    """The sample's frames/faces (from its video) and waveform (from its audio file, else the video),
+    read through the media cache (``None``: the default cache root, shared with ``emox prepare media``)."""
+    cache = cache if cache is not None else MediaCache(default_cache_root())
+    return cache.get_sample(sample.media_path(data_root, "video"), sample.media_path(data_root, "audio"),
+                            processor.media_settings())
 
 
 def sample_to_example(sample: Sample, processor: NanoEmoXProcessor, media: ClipMedia | None,

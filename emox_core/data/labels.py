@@ -129,6 +129,37 @@ AVAMERG_MEAD8_PROJECTION: dict[str, str] = {
     "jealous": "contempt",
 }
 
+# Keyword table for reading the predicted emotion out of an AvaMERG response when no
+# "the emotion of the speaker is X" is found in <think> (waHAHJIAHAO/Nano-EmoX @ b08f985,
+# evaluation/eval_merg_exp.py, extract_emotion_from_response, local emotion_keywords).
+# Official order kept: the first emotion with any keyword as a plain substring wins.
+# "loneliness"/"sadness" repeat the word lists of "lonely"/"sad" (so never win) as in the source.
+AVAMERG_EMOTION_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("angry", ("angry", "anger", "furious", "mad", "irate", "enraged")),
+    ("annoyed", ("annoyed", "annoyance", "irritated", "irritation", "vexed", "bothered")),
+    ("caring", ("caring", "compassionate", "empathetic", "kind", "sympathetic", "concern")),
+    ("content", ("content", "contentment", "satisfied", "pleased", "peaceful", "fulfilled")),
+    ("disappointed", ("disappointed", "disappointment", "letdown", "discouraged", "disheartened")),
+    ("excited", ("excited", "excitement", "enthusiastic", "thrilled", "eager", "animated")),
+    ("faithful", ("faithful", "loyal", "devoted", "dedicated", "steadfast", "fidelity")),
+    ("frustrated", ("frustrated", "frustration", "exasperated", "aggravated", "irked")),
+    ("grateful", ("grateful", "gratitude", "thankful", "appreciative", "obliged")),
+    ("guilty", ("guilty", "guilt", "remorseful", "ashamed", "contrite", "regretful")),
+    ("hopeful", ("hopeful", "hope", "optimistic", "encouraged", "buoyant", "expectant", "anticipating")),
+    ("joyful", ("joyful", "joy", "happy", "delighted", "cheerful", "gleeful")),
+    ("lonely", ("lonely", "loneliness", "lonesome", "isolated", "forlorn", "desolate")),
+    ("loneliness", ("lonely", "loneliness", "lonesome", "isolated", "forlorn", "desolate")),
+    ("nostalgic", ("nostalgic", "nostalgia", "sentimental", "wistful", "yearning")),
+    ("overwhelmed", ("overwhelmed", "overwhelm", "swamped", "burdened", "overloaded")),
+    ("sad", ("sad", "sadness", "sorrowful", "melancholy", "grief", "depressed")),
+    ("sadness", ("sad", "sadness", "sorrowful", "melancholy", "grief", "depressed")),
+    ("surprised", ("surprised", "surprise", "amazed", "astonished", "shocked", "stunned")),
+    ("terrified", ("terrified", "terror", "frightened", "afraid", "scared", "petrified")),
+    ("trusting", ("trusting", "trust", "confident", "relying", "believing", "assured", "prepared")),
+    ("worried", ("worried", "worry", "anxious", "nervous", "concerned", "uneasy", "apprehensive")),
+    ("anxious", ("anxious", "anxiety", "worried", "nervous", "concerned", "uneasy")),
+)
+
 # Emotion-LLaMA MERR_fine_grained.json pseu_emotion classes (4,487 entries; see docs/data.md).
 MERR_FINE_LABELS = ("neutral", "sad", "angry", "happy", "worried", "surprise", "fear", "doubt", "contempt")
 # M3ED (ACL 2022) final_main_emo classes.

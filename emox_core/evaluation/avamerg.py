@@ -5,8 +5,9 @@ Source: waHAHJIAHAO/Nano-EmoX @ b08f985 ``evaluation/eval_merg_exp.py`` (``extra
 in RH-Lin/E3RG @ 6aa4f4a ``response_predict_turn_ola.py``.
 
 The three label tables (``ed_emotion_projection``, ``emotion_keywords``,
-``emotion_projection_map_empathe_mead``) are read from a JSON file the user gives (the layout of
-``avamerg_eval_label_maps.json``); emox does not ship them.
+``emotion_projection_map_empathe_mead``) are built in (:meth:`LabelMaps.builtin`, from
+:mod:`emox_core.data.labels`); a JSON file in the layout of ``avamerg_eval_label_maps.json``
+(``--label-maps``) overrides them.
 
 Quirks kept: the ground truth is projected **once** (worried -> anxious, but anxious -> sad); the prediction
 is not projected; keyword matching is by plain substring in table order ("made" contains "mad" -> angry).
@@ -39,7 +40,24 @@ class LabelMaps:
     coarse: dict[str, str]
 
     @staticmethod
+    def builtin() -> LabelMaps:
+        """The official tables as transcribed in :mod:`emox_core.data.labels` (the default)."""
+        from emox_core.data.labels import (
+            AVAMERG_ED_PROJECTION,
+            AVAMERG_EMOTION_KEYWORDS,
+            AVAMERG_MEAD8_PROJECTION,
+        )
+
+        return LabelMaps(
+            projection=dict(AVAMERG_ED_PROJECTION),
+            keywords=AVAMERG_EMOTION_KEYWORDS,
+            coarse=dict(AVAMERG_MEAD8_PROJECTION),
+        )
+
+    @staticmethod
     def load(path: str | Path) -> LabelMaps:
+        """The tables from a JSON file in the layout of ``avamerg_eval_label_maps.json`` (each table as
+        ``{"effective_dict_in_python_order": [[key, value], ...]}``)."""
         path = require_file(path, "AvaMERG label maps (--label-maps)")
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))

@@ -434,7 +434,10 @@ def _intent(key: str, options: EvalOptions) -> dict[str, Any]:
 def _avamerg(key: str, options: EvalOptions) -> dict[str, Any]:
     from emox_core.evaluation import avamerg
 
-    maps = avamerg.LabelMaps.load(_need(options.label_maps, "--label-maps", "avamerg_eval_label_maps.json"))
+    if options.label_maps is None:
+        maps, maps_source = avamerg.LabelMaps.builtin(), "built-in (emox_core.data.labels)"
+    else:
+        maps, maps_source = avamerg.LabelMaps.load(options.label_maps), str(options.label_maps)
     gt = avamerg.load_test_json(_need(options.ground_truth, "--ground-truth", "AvaMERG v_test_v5_0.json"))
     preds = readers.read_predictions(_need(options.predictions, "--predictions", "predictions"))
     _check_ids(gt, set(preds.text), preds.source, allow_partial=True)
@@ -459,7 +462,7 @@ def _avamerg(key: str, options: EvalOptions) -> dict[str, Any]:
         "rows": rows,
         "samples": samples,
         "unit": "percent",
-        "settings": {"dist": options.dist, "unmapped_coarse_labels": "count as a miss"},
+        "settings": {"dist": options.dist, "unmapped_coarse_labels": "count as a miss", "label_maps": maps_source},
     }
 
 
