@@ -52,14 +52,48 @@ def load_face_tower(source: str | Path, config: NanoEmoXConfig) -> FaceXFormerEn
     return facexformer_from_checkpoint(file, config.face_config)
 
 
+RANDOM_SOURCE = "random"
+
+
+def _random_tower(name: str, config: NanoEmoXConfig) -> nn.Module:
+    """A backbone with seeded random weights (``"random"`` source): same weights on every machine, so an
+    adapters-only checkpoint trained on it reloads exactly (tiny and demo presets)."""
+    from transformers import AutoModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        if name == "face":
+            return FaceXFormerEncoder(config.face_config)
+        return AutoModel.from_config(config.vision_config if name == "vision" else config.speech_config)
+
+
+def _load_language_model(source: str, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
+    """The LM and its tokenizer from a hub id, a directory, or a single ``.gguf`` file (dequantised by
+    transformers; needs the ``gguf`` package)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
+    location = source
+    if source.endswith(".gguf"):
+        path = Path(source)
+        if not path.is_file():
+            raise EmoxError(f"{source}: GGUF file not found")
+        location, kwargs["gguf_file"] = str(path.parent), path.name
+    model = _from_pretrained(AutoModelForCausalLM, location, "language model", **kwargs)
+    tokenizer = _from_pretrained(AutoTokenizer, location, "tokenizer",
+                                 **({"gguf_file": kwargs["gguf_file"]} if "gguf_file" in kwargs else {}))
+    return model, tokenizer
+
+
 def load_backbones(config: NanoEmoXConfig, sources: dict[str, str], dtype: torch.dtype | None = None
                    ) -> tuple[dict[str, nn.Module], Any]:
-    """Load each enabled backbone from its source (hub id or local dir) and the LM's tokenizer.
+    """Load each enabled backbone from its source (hub id, local dir, ``.gguf`` file for the LM, or
+    ``"random"`` for seeded random weights) and the LM's tokenizer.
 
     The sub-configs of ``config`` are replaced by the loaded ones so the saved config describes the
     weights actually used.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel, HubertModel
+    from transformers import CLIPVisionModel, HubertModel
 
     needed = {"text"}
     if config.use_vision or config.use_fusion:
@@ -71,20 +105,22 @@ def load_backbones(config: NanoEmoXConfig, sources: dict[str, str], dtype: torch
     missing = sorted(needed - set(sources))
     if missing:
         raise EmoxError(f"no source given for backbone(s) {', '.join(missing)} (hub id or local directory)")
+    if sources["text"] == RANDOM_SOURCE:
+        raise EmoxError("the language model needs a real source (its tokenizer comes from it), not 'random'")
     kwargs = {"dtype": dtype} if dtype is not None else {}
+    loaders = {
+        "vision": lambda src: _from_pretrained(CLIPVisionModel, src, "vision encoder (CLIP)", **kwargs),
+        "speech": lambda src: _from_pretrained(HubertModel, src, "speech encoder (HuBERT)", **kwargs),
+        "face": lambda src: load_face_tower(src, config),
+    }
     towers: dict[str, nn.Module] = {}
-    if "vision" in needed:
-        towers["vision"] = _from_pretrained(CLIPVisionModel, sources["vision"], "vision encoder (CLIP)", **kwargs)
-        config.vision_config = towers["vision"].config
-    if "speech" in needed:
-        towers["speech"] = _from_pretrained(HubertModel, sources["speech"], "speech encoder (HuBERT)", **kwargs)
-        config.speech_config = towers["speech"].config
-    if "face" in needed:
-        towers["face"] = load_face_tower(sources["face"], config)
-        config.face_config = towers["face"].config
-    towers["text"] = _from_pretrained(AutoModelForCausalLM, sources["text"], "language model", **kwargs)
+    for name, attribute in (("vision", "vision_config"), ("speech", "speech_config"), ("face", "face_config")):
+        if name in needed:
+            source = str(sources[name])
+            towers[name] = _random_tower(name, config) if source == RANDOM_SOURCE else loaders[name](source)
+            setattr(config, attribute, towers[name].config)
+    towers["text"], tokenizer = _load_language_model(str(sources["text"]), dtype)
     config.text_config = towers["text"].config
-    tokenizer = _from_pretrained(AutoTokenizer, sources["text"], "tokenizer")
     config.backbones = {k: str(v) for k, v in sources.items() if k in needed}
     return towers, tokenizer
 
