@@ -1,10 +1,242 @@
-"""``emox infer``: Run the model on a clip or a manifest."""
+"""``emox infer``: run the model on one raw clip (streamed answer), or on a manifest / folder of clips
+into a resumable predictions JSONL. Parsing and printing only; the work is in :mod:`emox_core.inference`."""
 
 from __future__ import annotations
 
-from emox_core.errors import EmoxError
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from emox_core.inference import BatchReport, GenerationSettings, Prediction
 
 
-def infer() -> None:
-    """Run the model on a clip or a manifest."""
-    raise EmoxError("'emox infer' is not available in this version yet")
+def infer(
+    clip: Path | None = typer.Argument(None, help="A video (or audio) clip, or a folder of clips (needs --out)."),
+    task: str | None = typer.Option(None, "--task", "-t", help="MSA, MER, OV-MER, ERI, MIR or ERG."),
+    model: str | None = typer.Option(None, "--model", "-m", envvar="EMOX_MODEL",
+                                     help="Model directory (full or adapters) or hub id [env EMOX_MODEL]."),
+    subtitle: str = typer.Option("", "--subtitle", "-s", help="What is said in the clip (ERG: the user's input)."),
+    subtitle_file: Path | None = typer.Option(None, "--subtitle-file", help="Read the subtitle from a file."),
+    history: Path | None = typer.Option(None, "--history", help="ERG dialogue history: JSON [{role, text}] or "
+                                        "'speaker: ...' / 'listener: ...' lines."),
+    context: str = typer.Option("", "--context", help="ERG: the situation of the conversation."),
+    labels: str | None = typer.Option(None, "--labels", help="Candidate labels a,b,c (MSA/MER/MIR; default: "
+                                      "the task's)."),
+    show_thinking: bool = typer.Option(False, "--show-thinking", help="ERG: also print the <think> chain of "
+                                       "empathy."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (docs/inference.md) instead."),
+    stream: bool = typer.Option(True, "--stream/--no-stream", help="Print tokens as they are generated."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="Batch: a manifest .jsonl (or a prepared "
+                                         "dataset folder)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Batch: predictions JSONL (appended; ids already "
+                                    "there are skipped)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Batch: clips per generate call."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Batch: root of the manifest's media "
+                                          "paths (default: data_root in stats.json beside it)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Batch: reuse/fill this media cache "
+                                          "(emox prepare media)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Batch: show the progress bar."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Default per task: 32 (labels), "
+                                              "64 (OV-MER), 512 (ERI, ERG)."),
+    sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Sampling nucleus (the official runs used 0.9)."),
+    top_k: int = typer.Option(0, "--top-k", help="Sampling top-k (0 = off)."),
+    repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", help="1.0 = off."),
+    num_beams: int = typer.Option(1, "--num-beams", help="Beam search width (1 = off)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for --sample."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16/fp16 on GPU, float32 on CPU) | float32 | "
+                              "bfloat16 | float16."),
+) -> None:
+    """Answer a task about a clip: frames, audio and face input are extracted as 'emox prepare media' does.
+
+    One clip streams the answer (ERG: the reply; --show-thinking adds the chain of empathy) and prints the
+    parsed label. A manifest or a folder writes one JSON line per clip to --out; rerunning resumes.
+    """
+    from rich.console import Console
+
+    from emox_core.errors import EmoxError
+    from emox_core.inference import GenerationSettings, read_history
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature,
+                                  top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
+                                  num_beams=num_beams, seed=seed)
+    if model is None:
+        raise EmoxError("--model: required (a model directory or hub id; or set EMOX_MODEL)")
+    if subtitle_file is not None:
+        if subtitle:
+            raise EmoxError("--subtitle-file: give either --subtitle or --subtitle-file, not both")
+        subtitle = _read_text(subtitle_file)
+    turns = read_history(history) if history is not None else []
+    if manifest is not None and (clip is not None or task is not None):
+        raise EmoxError("--manifest: a manifest carries its clips and tasks; drop CLIP and --task")
+    if manifest is None and clip is None:
+        raise EmoxError("CLIP: give a clip, a folder of clips (with --out), or --manifest FILE")
+    if manifest is None and task is None:
+        raise EmoxError("--task: required (MSA, MER, OV-MER, ERI, MIR or ERG)")
+    batch = manifest is not None or (clip is not None and clip.is_dir())
+    if batch and out is None:
+        raise EmoxError("--out: required for a folder of clips or --manifest (the predictions JSONL)")
+    if not batch and out is not None:
+        raise EmoxError("--out: only for a folder of clips or --manifest (use --json for one clip)")
+    options = {"subtitle": subtitle, "history": turns, "labels": labels, "context": context}
+    # The console writes to a copy of stderr, so silencing the native libraries' stderr keeps it visible.
+    with open(os.dup(2), "w", encoding="utf-8", buffering=1) as err_file:
+        console = Console(file=err_file)
+        if manifest is not None:
+            _batch(console, progress, lambda on_batch: _predict_manifest(
+                model, manifest, out, batch_size, data_root, settings, device, dtype, cache_dir, on_batch))
+        elif batch:
+            _batch(console, progress, lambda on_batch: _predict_folder(
+                model, clip, task, out, batch_size, options, settings, device, dtype, cache_dir, on_batch))
+        else:
+            _single(console, model, clip, task, options, settings, device, dtype, show_thinking, as_json, stream)
+
+
+def _single(console: Console, model: str, clip: Path, task: str, options: dict[str, Any],
+            settings: GenerationSettings, device: str, dtype: str, show_thinking: bool, as_json: bool,
+            stream: bool) -> None:
+    """Extract the media first (a bad file fails before the model loads), then generate and print."""
+    from emox_core.fileio import require_file
+    from emox_core.inference import answer_streamer, extract_media, load_for_inference, predict_clip
+    from emox_core.inference.runtime import model_directory
+    from emox_core.processing import NanoEmoXProcessor
+    from emox_core.tasks import get_task
+
+    task = get_task(task).name
+    require_file(clip, "clip")
+    directory = model_directory(model)
+    quiet = as_json
+    with _spinner(console, f"extracting frames, audio and faces from {clip.name} ...", quiet):
+        media = extract_media(clip, NanoEmoXProcessor.from_pretrained(directory))
+    with _spinner(console, f"loading {model} ...", quiet):
+        loaded, processor = load_for_inference(directory, device, dtype)
+    for name in media.missing:
+        if not quiet:
+            console.print(f"[yellow]note:[/] no {name} in {clip.name}: that input is masked")
+    hide_thinking = task == "ERG" and not show_thinking
+    streamer = None
+    if stream and not as_json:
+        streamer = answer_streamer(processor, _write, hide_thinking=hide_thinking)
+    prediction = predict_clip(loaded, processor, clip, task, settings=settings, streamer=streamer, media=media,
+                              model_name=model, **options)
+    if as_json:
+        typer.echo(json.dumps(prediction.to_record(), ensure_ascii=False))
+        return
+    if streamer is None:
+        _write(_answer_text(prediction, show_thinking))
+    _write("\n")
+    if task in ("MSA", "MER", "MIR"):
+        typer.echo(f"label: {prediction.label or '(none of the candidates)'}")
+    elif task == "OV-MER":
+        typer.echo(f"labels: {', '.join(prediction.labels) or '(none)'}")
+
+
+@contextlib.contextmanager
+def _spinner(console: Console, message: str, quiet: bool) -> Iterator[None]:
+    """A spinner on ``console`` while the C-level stderr is silenced: decord and ffmpeg print their own
+    error lines for a bad file, which would break the one-line error (their cause is in the EmoxError)."""
+    with _native_stderr_silenced(), console.status(message) if not quiet else contextlib.nullcontext():
+        yield
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block (the CLI's console writes to a copy of it)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _answer_text(prediction: Prediction, show_thinking: bool) -> str:
+    """The answer to print without streaming: ERG's reply (and its thinking if asked), else the text."""
+    if prediction.task != "ERG":
+        return prediction.prediction
+    if show_thinking and prediction.thinking:
+        return f"<think>{prediction.thinking}</think>\n{prediction.reply}"
+    return prediction.reply or ""
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _read_text(path: Path) -> str:
+    from emox_core.fileio import require_file
+
+    try:
+        return require_file(path, "subtitle file").read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        from emox_core.errors import EmoxError
+
+        raise EmoxError(f"{path}: subtitle file is not UTF-8 text") from None
+
+
+def _predict_manifest(model: str, manifest: Path, out: Path, batch_size: int, data_root: Path | None,
+                      settings: GenerationSettings, device: str, dtype: str, cache_dir: Path | None,
+                      on_batch: Any) -> BatchReport:
+    from emox_core.inference import predict_manifest
+
+    return predict_manifest(model, manifest, out, batch_size, data_root, settings=settings, device=device,
+                            dtype=dtype, cache_dir=cache_dir, on_batch=on_batch)
+
+
+def _predict_folder(model: str, folder: Path, task: str, out: Path, batch_size: int, options: dict[str, Any],
+                    settings: GenerationSettings, device: str, dtype: str, cache_dir: Path | None,
+                    on_batch: Any) -> BatchReport:
+    from emox_core.inference import predict_folder
+
+    return predict_folder(model, folder, task, out, batch_size, settings=settings, device=device, dtype=dtype,
+                          cache_dir=cache_dir, on_batch=on_batch, **options)
+
+
+def _batch(console: Console, progress: bool, run: Any) -> None:
+    """Run a batch job under a progress bar, then print the summary and the clips that failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with _native_stderr_silenced(), Progress(*columns, console=console, disable=not progress) as bar:
+        bar_task = bar.add_task("predicting", total=None)
+
+        def on_batch(report: BatchReport) -> None:
+            bar.update(bar_task, total=report.total,
+                       completed=report.skipped + report.written + len(report.failed))
+
+        report = run(on_batch)
+    if report.failed:
+        failed = Table(title=f"skipped clips ({len(report.failed)})", title_justify="left")
+        failed.add_column("id")
+        failed.add_column("problem", overflow="fold")
+        for sample_id, error in report.failed:
+            failed.add_row(sample_id, error)
+        console.print(failed)
+    summary = Table(title="emox infer", title_justify="left", show_header=False)
+    summary.add_column("", style="bold")
+    summary.add_column("", justify="right")
+    for name, value in (("samples", report.total), ("predicted now", report.written),
+                        ("already in the file", report.skipped), ("failed", len(report.failed))):
+        summary.add_row(name, str(value))
+    console.print(summary)
+    typer.echo(f"predictions: {report.out_path}")
+    if report.failures_path is not None:
+        typer.echo(f"failures: {report.failures_path}")

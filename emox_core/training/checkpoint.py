@@ -23,15 +23,33 @@ from emox_core.training.recipe import ModelSpec, Recipe, read_saved_recipe
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
+def resolve_precision(precision: str) -> str:
+    """``auto``: bf16 where the GPU supports it (the official runs used fp16 AMP), else fp32."""
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return precision
+
+
+def frozen_dtype(recipe: Recipe) -> torch.dtype | None:
+    """The dtype of the frozen weights in a run of ``recipe`` (None: float32)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(recipe.precision))
+
+
 def build_recipe_model(spec: ModelSpec, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
     """The recipe's model, seeded with ``spec.build_seed`` (so random towers and untrained adapters are the
-    same in every phase), then the previous phase's trainable weights from ``spec.init_from``."""
+    same in every phase), then the previous phase's trainable weights from ``spec.init_from``.
+
+    ``dtype`` is the frozen weights' dtype (bf16 for a bf16 run); adapters and LoRA stay float32.
+    """
     from emox_core.modeling.loading import build_preset_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.build_seed)
         model, processor = build_preset_model(spec.preset, sources=dict(spec.backbones) or None, dtype=dtype,
                                               config_overrides=dict(spec.config))
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            param.data = param.data.float()
     if spec.init_from:
         source = Path(spec.init_from)
         if not (source / ADAPTERS_FILE).is_file():

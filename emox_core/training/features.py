@@ -150,12 +150,12 @@ def prepare_features(recipe: Any) -> tuple[Path, int, int]:
     """
     from rich.progress import Progress
 
-    from emox_core.training.checkpoint import build_recipe_model
+    from emox_core.training.checkpoint import build_recipe_model, frozen_dtype
     from emox_core.training.data import TrainingSet, load_sources
 
     if not recipe.feature_cache:
         raise EmoxError("recipe feature_cache: not set (feature_cache=DIR)")
-    model, processor = build_recipe_model(recipe.model)
+    model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))
     if torch.cuda.is_available():
         model.cuda()
     cache = FeatureCache(recipe.feature_cache, feature_key(model, processor))

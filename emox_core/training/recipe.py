@@ -144,7 +144,7 @@ def recipe_dirs() -> list[Path]:
     try:
         import emox_recipes  # type: ignore[import-not-found]
 
-        dirs.append(Path(emox_recipes.__file__).parent)
+        dirs.append(Path(emox_recipes.__file__).resolve().parent)
     except ImportError:
         pass
     checkout = Path(__file__).resolve().parents[2] / "recipes"

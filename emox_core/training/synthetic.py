@@ -47,11 +47,13 @@ def synthetic_samples(num_samples: int, labels: Sequence[str] = SYNTHETIC_LABELS
 def write_synthetic_corpus(out_dir: str | os.PathLike[str], num_samples: int, *, seed: int = 0,
                            split: str = "train", labels: Sequence[str] = SYNTHETIC_LABELS,
                            shuffle_media: bool = False, prefix: str = "syn", duration: float = 2.0,
-                           size: tuple[int, int] = (48, 48), fps: float = 8.0) -> Path:
-    """Write ``num_samples`` small mp4 clips (video + audio track) and ``manifest.jsonl``; returns the manifest.
+                           size: tuple[int, int] = (48, 48), fps: float = 8.0,
+                           manifest_name: str = "manifest.jsonl") -> Path:
+    """Write ``num_samples`` small mp4 clips (video + audio track) and the manifest; returns the manifest.
 
     Each clip's cues get a little random jitter (seeded), so samples of one label are not identical.
-    Clips already present are kept, so a second corpus over the same clips (``shuffle_media``) is cheap.
+    Clips already present are kept, so a second manifest over the same clips (``shuffle_media``, another
+    ``manifest_name``) costs nothing.
     """
     from emox_core.media.synthesize import synthetic_clip
 
@@ -67,7 +69,7 @@ def write_synthetic_corpus(out_dir: str | os.PathLike[str], num_samples: int, *,
                        color=tuple(int(np.clip(c + 12 * j, 0, 255)) for c, j in zip(color, jitter[:3], strict=True)),
                        motion=motion * (1 + 0.1 * jitter[3]), pitch_hz=pitch * (1 + 0.03 * jitter[4]),
                        energy=energy, seed=seed * 100_003 + i)
-    manifest = out / "manifest.jsonl"
+    manifest = out / manifest_name
     write_manifest(manifest, synthetic_samples(num_samples, labels, split, shuffle_media, seed, prefix))
     return manifest
 

@@ -22,7 +22,13 @@ from transformers import Trainer, TrainingArguments
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_json
 from emox_core.processing import IGNORE_INDEX
-from emox_core.training.checkpoint import build_recipe_model, list_checkpoints, save_trainable
+from emox_core.training.checkpoint import (
+    build_recipe_model,
+    frozen_dtype,
+    list_checkpoints,
+    resolve_precision,
+    save_trainable,
+)
 from emox_core.training.data import Collator, MixtureSampler, TrainingSet, load_sources, source_summary
 from emox_core.training.logs import (
     LOSS_PNG,
@@ -70,6 +76,7 @@ class EmoxTrainer(Trainer):
         self.log_path = Path(self.args.output_dir) / TRAIN_LOG
         self._pending_indices: list[int] = []
         self._staging_root: str | None = None
+        self._rng_checkpoint: str | None = None
 
     # ------------------------------------------------------------------ data, optimizer, schedule
     def _get_train_sampler(self, train_dataset: Any = None) -> MixtureSampler:
@@ -105,6 +112,18 @@ class EmoxTrainer(Trainer):
         self._pending_indices = []
 
     # ------------------------------------------------------------------ checkpoints
+    def train(self, resume_from_checkpoint: str | None = None, **kwargs: Any) -> Any:
+        self._rng_checkpoint = resume_from_checkpoint
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        # The stock resume restores the RNG before the data iterator is created, which draws from it; restoring
+        # again right before the first resumed step gives the dropout masks of the uninterrupted run.
+        if self._rng_checkpoint:
+            self._load_rng_state(self._rng_checkpoint)
+            self._rng_checkpoint = None
+        return super().training_step(model, inputs, num_items_in_batch)
+
     def _get_output_dir(self, trial: Any) -> str:
         return self._staging_root or super()._get_output_dir(trial)
 
@@ -143,14 +162,8 @@ class EmoxTrainer(Trainer):
         (model or self.model).load_adapters(resume_from_checkpoint, strict=True)
 
 
-def precision_flags(precision: str) -> dict[str, bool]:
-    """``auto``: bf16 where the GPU supports it (the official runs used fp16 AMP), else fp32."""
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
-
-
 def training_arguments(recipe: Recipe) -> TrainingArguments:
+    precision = resolve_precision(recipe.precision)
     report = "none"
     if recipe.tensorboard:
         try:
@@ -170,7 +183,7 @@ def training_arguments(recipe: Recipe) -> TrainingArguments:
         dataloader_num_workers=recipe.num_workers, use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=recipe.ddp_find_unused_parameters, deepspeed=recipe.deepspeed,
         ignore_data_skip=True,  # the mixture sampler restarts at its saved position itself
-        dataloader_pin_memory=torch.cuda.is_available(), **precision_flags(recipe.precision))
+        dataloader_pin_memory=torch.cuda.is_available(), bf16=precision == "bf16", fp16=precision == "fp16")
 
 
 def trainable_table(model: torch.nn.Module, trainable: list[str]) -> Any:
@@ -208,7 +221,7 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
         raise EmoxError(f"{output}: already holds a run; pass --resume to continue it or choose another output_dir")
     args = training_arguments(recipe)  # sets up the process group under torchrun
     main = args.process_index == 0
-    model, processor = build_recipe_model(recipe.model)
+    model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))
     trainable = recipe.trainable_modules()
     if not model.set_trainable(trainable):
         raise EmoxError(f"trainable {trainable}: no parameter to train")
@@ -224,6 +237,8 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
     if cache is not None:
         from accelerate import PartialState
 
+        if not recipe.deepspeed:
+            model.to(args.device)  # encode on the GPU (the Trainer moves the model there anyway)
         computed = fill_cache(cache, model, processor, dataset, args.process_index, args.world_size)
         PartialState().wait_for_everyone()
         console.print(f"feature cache {cache.root} (key {cache.hash}): {computed} entries computed here",
@@ -250,8 +265,8 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
                           callbacks=[ProgressCallback(world_batch, quiet)])
     trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.save_model(str(output))  # every rank: under ZeRO-3 the adapter weights are gathered first
     if main:
-        save_trainable(model, processor, recipe, output)
         records = read_train_log(output / TRAIN_LOG)
         if records:
             plot_loss(records, output / LOSS_PNG, f"{recipe.name or 'emox'} (phase {recipe.phase})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CORPUS_SIZE = 16
+CORPUS_SIZE = 48
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,6 @@ def tiny_overrides(corpus: Path, features: Path, output: Path, **extra: object) 
     """``key=value`` overrides that point a tiny recipe at the test corpus and keep runs short."""
     base = {"data.synthetic.data_root": str(corpus), "data.synthetic.synthetic": "null",
             "feature_cache": str(features), "output_dir": str(output), "tensorboard": "false",
-            "batch_size": 2, "grad_accum": 2, "max_steps": 2, "save_every": 1000}
+            "batch_size": 2, "grad_accum": 2, "max_steps": 2, "save_every": 1000, "model.init_from": "null"}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
