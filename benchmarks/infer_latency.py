@@ -175,18 +175,29 @@ def part_tiny(tokens: int, repeat: int, folder: Path, batch_sizes: list[int]) ->
     generate_answers(model, processor, samples[:2], media[:2], settings)  # warm-up
     print(f"\n## Part 2: tiny preset, {count} clips, MER, {tokens} new tokens max, media decoded beforehand, "
           "1 thread")
-    print("\n| batch size | clips / s | speed-up vs 1 |\n|---|---|---|")
-    base = None
+    print("\n(a) generate_answers: encoders + LM; (b) the LM alone, encoder features computed beforehand")
+    print("\n| batch size | (a) clips / s | (a) speed-up | (b) clips / s | (b) speed-up |\n|---|---|---|---|---|")
+    examples = [sample_to_example(s, processor, m, with_target=False) for s, m in zip(samples, media, strict=True)]
+    kwargs = settings.generate_kwargs("MER", processor)
+    media_keys = ("pixel_values", "input_values", "pixel_values_videos")
+    base: list[float] = []
     for size in batch_sizes:
-        def run(size: int = size) -> None:
+        batches = [processor(examples[i:i + size], padding_side="left") for i in range(0, count, size)]
+        features = [model.encode_media(*(b[k] for k in media_keys)).as_kwargs() for b in batches]
+        texts = [{k: b[k] for k in ("input_ids", "attention_mask", "modality_mask")} for b in batches]
+
+        def full(size: int = size) -> None:
             for start in range(0, count, size):
                 generate_answers(model, processor, samples[start:start + size], media[start:start + size],
                                  settings)
 
-        seconds, _ = timed(run, repeat)
-        rate = count / seconds
-        base = base or rate
-        print(f"| {size} | {rate:.1f} | {rate / base:.2f}x |")
+        def lm_only(texts: list[dict[str, Any]] = texts, features: list[dict[str, Any]] = features) -> None:
+            for text, feature in zip(texts, features, strict=True):
+                model.generate(**text, **feature, **kwargs)
+
+        rates = [count / timed(full, repeat)[0], count / timed(lm_only, repeat)[0]]
+        base = base or rates
+        print(f"| {size} | {rates[0]:.1f} | {rates[0] / base[0]:.2f}x | {rates[1]:.1f} | {rates[1] / base[1]:.2f}x |")
 
 
 def main() -> None:

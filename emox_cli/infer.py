@@ -23,7 +23,7 @@ def infer(
     clip: Path | None = typer.Argument(None, help="A video (or audio) clip, or a folder of clips (needs --out)."),
     task: str | None = typer.Option(None, "--task", "-t", help="MSA, MER, OV-MER, ERI, MIR or ERG."),
     model: str | None = typer.Option(None, "--model", "-m", envvar="EMOX_MODEL",
-                                     help="Model directory (full or adapters) or hub id [env EMOX_MODEL]."),
+                                     help="Model directory (full or adapters) or hub id."),
     subtitle: str = typer.Option("", "--subtitle", "-s", help="What is said in the clip (ERG: the user's input)."),
     subtitle_file: Path | None = typer.Option(None, "--subtitle-file", help="Read the subtitle from a file."),
     history: Path | None = typer.Option(None, "--history", help="ERG dialogue history: JSON [{role, text}] or "

@@ -79,8 +79,15 @@ def prepare_language_model(preset: str, out_dir: Path) -> dict[str, str]:
     if not (target / "config.json").is_file():
         from emox_core.modeling.loading import load_language_model
 
+        from transformers import AutoConfig, AutoModelForCausalLM
+
         model, tokenizer = load_language_model(preset_config("demo").backbones["text"], None)
-        model.save_pretrained(target)
+        # A GGUF-loaded model refuses save_pretrained (it is flagged as quantized); its weights are plain
+        # dequantised tensors, so copy them into a clean model of the same config.
+        plain = {k: v for k, v in model.config.to_dict().items() if k != "quantization_config"}
+        clean = AutoModelForCausalLM.from_config(AutoConfig.for_model(**plain))
+        clean.load_state_dict(model.state_dict())
+        clean.save_pretrained(target)
         tokenizer.save_pretrained(target)
     return {"vision": "random", "speech": "random", "face": "random", "text": str(target)}
 
