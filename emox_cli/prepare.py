@@ -90,3 +90,7 @@ for _name, _adapter in ADAPTERS.items():
 from emox_cli.prepare_media import media  # noqa: E402  (after the dataset commands, so it lists last)
 
 app.command("media")(media)
+
+from emox_cli.prepare_features import features  # noqa: E402
+
+app.command("features")(features)

@@ -133,7 +133,7 @@ def prepare_tokenizer(tokenizer: Any, config: NanoEmoXConfig, language_model: nn
         tokenizer.bos_token = "<|im_start|>" if "<|im_start|>" in tokenizer.get_vocab() else tokenizer.eos_token
     config.placeholder_token_ids = add_placeholder_tokens(tokenizer)
     if language_model is not None and len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
-        language_model.resize_token_embeddings(len(tokenizer))
+        language_model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         config.text_config.vocab_size = len(tokenizer)
 
 

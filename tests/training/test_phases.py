@@ -24,11 +24,13 @@ def _adapters(directory: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_tiny_phases_chain_then_export(corpus: Path, feature_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
     from emox_cli.main import main
     from emox_core.training.checkpoint import build_recipe_model
-    from emox_core.training.recipe import ModelSpec
 
-    fresh, _ = build_recipe_model(ModelSpec(preset="tiny"))
+    first = load_recipe(f"tiny/{PHASE_RECIPES['1.1']}")
+    fresh, _ = build_recipe_model(replace(first.model, init_from=None))
     before = {k: v.clone() for k, v in fresh.adapter_state_dict().items()}
     previous = None
     for name in PHASE_RECIPES.values():
