@@ -10,7 +10,7 @@ import typer
 def demo(
     out: Path = typer.Option(Path("emox-demo"), "--out", "-o", help="Folder for the corpus, runs and report."),
     preset: str = typer.Option("demo", "--preset", help="demo (SmolLM2 LM, needs the demo extra) or tiny."),
-    train_clips: int = typer.Option(96, "--train-clips", min=8, help="Synthetic training clips."),
+    train_clips: int = typer.Option(256, "--train-clips", min=8, help="Synthetic training clips."),
     test_clips: int = typer.Option(32, "--test-clips", min=4, help="Synthetic held-out clips."),
     steps: list[str] = typer.Option([], "--steps", help="PHASE=N optimizer steps, e.g. --steps 3=80."),
 ) -> None:

@@ -37,7 +37,7 @@ class DemoOptions:
 
     out_dir: Path = Path("emox-demo")
     preset: str = "demo"
-    train_clips: int = 96
+    train_clips: int = 256
     test_clips: int = 32
     steps: dict[str, int] = field(default_factory=dict)  # phase -> max_steps override
     batch_size: int = 8

@@ -18,10 +18,10 @@ from emox_core.tasks import get_task
 SYNTHETIC_SUBTITLE = "I am telling you about my day."
 # label -> (frame colour RGB, square motion per second, tone pitch Hz, tone energy)
 SYNTHETIC_CUES: dict[str, tuple[tuple[int, int, int], float, float, float]] = {
-    "happy": ((230, 200, 40), 3.0, 880.0, 0.6),
-    "sad": ((40, 60, 200), 0.2, 150.0, 0.1),
-    "angry": ((210, 30, 30), 4.0, 440.0, 0.9),
-    "neutral": ((128, 128, 128), 1.0, 260.0, 0.3),
+    "happy": ((240, 210, 20), 3.0, 1000.0, 0.6),
+    "sad": ((30, 50, 220), 0.2, 150.0, 0.1),
+    "angry": ((220, 20, 20), 4.0, 500.0, 0.9),
+    "neutral": ((40, 190, 70), 1.0, 280.0, 0.3),
 }
 SYNTHETIC_LABELS = tuple(SYNTHETIC_CUES)
 
