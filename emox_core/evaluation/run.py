@@ -77,10 +77,8 @@ def predict_then_evaluate(
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """``emox eval --model CKPT --data DIR``: batched generation (``emox infer``'s code), then scoring."""
-    try:
-        from emox_core.inference import predict_manifest
-    except ImportError:
-        raise EmoxError("emox eval --model needs emox_core.inference (emox infer), which is not installed") from None
+    from emox_core.inference import predict_manifest
+
     out_dir = options.out_dir or Path("eval-" + benchmark)
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / "raw-predictions.jsonl"
