@@ -235,7 +235,7 @@ def write_report(report: DemoReport) -> None:
     values = [report.before.get("accuracy", 0.0), report.after.get("accuracy", 0.0)]
     bars = ax.bar(["before training", "after training"], values, color=["#999999", "#2a7ab9"])
     ax.bar_label(bars, labels=[f"{v:.2f}" for v in values])
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.12)
     ax.set_xlabel("model")
     ax.set_ylabel("MER accuracy on the synthetic test split")
     ax.set_title("emox demo: before vs after P2E training")
