@@ -9,17 +9,7 @@ import pytest
 
 from emox_core.evaluation import avamerg
 
-main_module = pytest.importorskip(
-    "emox_cli.main", reason="emox_cli.main does not import in this checkout", exc_type=ImportError
-)
-
-
-def _run(argv: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main_module.main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
+from .test_cli import _run
 
 
 def test_builtin_equals_anchor_json_in_order(anchors_dir: Path):

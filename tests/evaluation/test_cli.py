@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-main_module = pytest.importorskip(
-    "emox_cli.main", reason="emox_cli.main does not import in this checkout", exc_type=ImportError
-)
+from emox_cli.main import main
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exc:
-        main_module.main(argv)
+        main(argv)
         raise SystemExit(0)
     out = capsys.readouterr()
     return int(exc.value.code or 0), out.out, out.err
