@@ -109,6 +109,7 @@ def _rows(bench: Benchmark, groups: list[Group]) -> list[dict[str, Any]]:
                     "metric": label,
                     "key": key,
                     "ours": best.metrics[head.metric],
+                    "ours_rounded": _official_rounding(best.metrics[head.metric]),
                     "last": last.metrics[head.metric],
                     "checkpoint": best.checkpoint.name,
                     "last_checkpoint": last.checkpoint.name,
@@ -120,6 +121,11 @@ def _rows(bench: Benchmark, groups: list[Group]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _official_rounding(value: float) -> float:
+    """The value as the official scripts print it (``round(x, 2)`` / ``%.2f``), for comparing with papers."""
+    return value if math.isnan(value) else round(value, 2)
 
 
 def _group_record(group: Group) -> dict[str, Any]:

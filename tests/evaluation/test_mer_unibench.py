@@ -232,3 +232,14 @@ def test_llm_step_through_loopback_server_writes_official_caches(wheel_dir, tmp_
     (judge_record,) = result["provenance"]["judges"]
     assert judge_record["model"] == "Qwen2.5-7B-Instruct" and judge_record["cache_hits"] == 0
     assert judge_record["prompts"] == ["openset", "sentiment"] and len(judge_record["prompt_sha256"]) == 64
+
+
+def test_set_named_by_the_ground_truth_package(wheel_dir, tmp_path):
+    """An -openset.npz outside a results-<set> folder: the set is the one the label package is named after."""
+    gt = _label_npz(tmp_path / "mer2024-dataset-process" / "label-6way.npz", "test1_corpus", {"s1": {"emo": "sad"}})
+    preds = tmp_path / "somewhere" / "checkpoint_000060_loss_0.5-openset.npz"
+    preds.parent.mkdir()
+    np.savez(preds, filenames=["s1"], fileitems=["[sad, tired]"])
+    result = evaluate_benchmark("mer-unibench", preds, gt, wheels=wheel_dir, out_dir=tmp_path / "o")
+    assert result["metrics"]["mer2024"]["hit_rate"] == 100.0
+    assert result["rows"][0]["ours_rounded"] == 100.0

@@ -323,8 +323,8 @@ def summary(groups: list[Group]) -> list[dict[str, Any]]:
         return []
     best = float(np.mean([g.best.raw["main"] for g in groups])) * 100
     last = float(np.mean([g.last.raw["main"] for g in groups])) * 100
-    return [{"metric": "mean", "key": "mean", "ours": best, "last": last, "paper": PAPER["mean"],
-             "references": {"AffectGPT": AFFECTGPT["mean"]}}]
+    return [{"metric": "mean", "key": "mean", "ours": best, "ours_rounded": round(best, 2), "last": last,
+             "paper": PAPER["mean"], "references": {"AffectGPT": AFFECTGPT["mean"]}}]
 
 
 def _score_checkpoint(
@@ -473,7 +473,8 @@ def _checkpoint_files(folder: Path) -> list[Path]:
 
 
 def _sets_of(ctx: Context, files: list[Path], path: Path, wanted: list[str] | None) -> list[str]:
-    """The sets a run holds: --subset, the ``dataset`` of our JSONL lines, or a ``results-<set>`` folder name."""
+    """The sets a run holds: --subset, the ``dataset`` of our JSONL lines, a ``results-<set>`` folder name, or the
+    name of the ground-truth package (``mer2023-dataset-process``)."""
     if wanted:
         return wanted
     names = {
@@ -488,6 +489,11 @@ def _sets_of(ctx: Context, files: list[Path], path: Path, wanted: list[str] | No
     for part in reversed(path.resolve().parts):
         if part.startswith("results-") and _subset_name(part[len("results-") :]):
             return [str(_subset_name(part[len("results-") :]))]
+    if ctx.ground_truth is not None:  # a label package named like its set: mer2023-dataset-process/label-6way.npz
+        for part in reversed(ctx.ground_truth.resolve().parts):
+            name = _subset_name(part)
+            if name is not None:
+                return [name]
     raise EmoxError(f"{path}: cannot tell which MER-UniBench set this is; pass --subset")
 
 
