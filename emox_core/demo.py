@@ -119,7 +119,7 @@ def evaluate_mer(model: Any, processor: Any, manifest: Path, out_path: Path, opt
     import json
 
     from emox_core.data.manifest import read_manifest
-    from emox_core.evaluation.mintrec import intent_scores
+    from emox_core.evaluation.benchmarks.mintrec import intent_scores
     from emox_core.inference.predict import GenerationSettings, predict_manifest
     from emox_core.training.synthetic import SYNTHETIC_LABELS
 

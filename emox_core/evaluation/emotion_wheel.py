@@ -33,25 +33,34 @@ SYNONYM_RUNS = 8
 _SPLIT = re.compile(r"['\",]")
 
 
-def string_to_list(value: Any) -> list[str]:
-    """AffectGPT ``string_to_list``: "[a, 'b']" -> ["a", "b"]; '' / NaN -> []; lists pass through.
+def string_to_list(value: Any) -> list[Any]:
+    """AffectGPT ``toolkit/utils/functions.py`` ``string_to_list``, exactly.
 
-    Quotes and commas both separate items; items are stripped, lower-cased, and empty ones dropped.
+    A list (or numpy array) is returned as it is; ``''``, None and NaN give ``[]``. Otherwise a ``[`` is dropped
+    only when it is the very first character and a ``]`` only when it is the very last, of the **unstripped**
+    string (so ``" [happy]"`` keeps its ``[``), then the text is split on ``'``, ``"`` and ``,`` and each piece
+    is stripped; empty pieces are dropped. Case is kept: the callers lower-case. Where the official function
+    raises (a lone ``"["``, a number), this returns ``[]`` / the number's text.
     """
-    if value is None:
-        return []
     if hasattr(value, "tolist") and not isinstance(value, str):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
-        return [str(item).lower().strip() for item in value]
-    if isinstance(value, float) and math.isnan(value):
+        return list(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
-    text = str(value).strip()
-    if text.startswith("["):
+    text = value if isinstance(value, str) else str(value)
+    if text == "":
+        return []
+    if text[0] == "[":
         text = text[1:]
-    if text.endswith("]"):
+    if text[-1:] == "]":
         text = text[:-1]
-    return [piece.strip().lower() for piece in _SPLIT.split(text) if piece.strip()]
+    return [piece.strip() for piece in _SPLIT.split(text) if piece.strip() not in ("", ",")]
+
+
+def normalised_labels(value: Any) -> list[str]:
+    """``string_to_list`` then every item lower-cased and stripped, as each official metric does before mapping."""
+    return [str(item).lower().strip() for item in string_to_list(value)]
 
 
 def _read_wheel(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -109,8 +118,8 @@ class EmotionWheels:
         return next((wheel_map[raw] for raw in raws if raw in wheel_map), "")
 
     def map_labels(self, labels: Iterable[str], wheel: str, level: str = "level1") -> set[str]:
-        """Map a label list element-wise, dropping the labels that map nowhere."""
-        return {c for c in (self.map_label(lab.lower().strip(), wheel, level) for lab in labels) if c}
+        """Map labels element-wise (as given: callers lower-case), dropping the ones that map nowhere."""
+        return {c for c in (self.map_label(lab, wheel, level) for lab in labels) if c}
 
 
 @functools.lru_cache(maxsize=4)
@@ -155,28 +164,26 @@ def hit_rate(name2gt: Mapping[str, Any], name2pred: Mapping[str, Any], wheels: E
 
     Source: AffectGPT ``wheel.py`` ``calculate_openset_onehot_hitrate`` + ``ew_metric.py``
     ``hitrate_metric_calculation``. Per wheel, samples whose ground truth maps nowhere (e.g. neutral) are
-    skipped; hit = |P ∩ G| (0 or 1). ``mscore`` (hits / predictions landing in any ground-truth cluster) is
-    computed as officially, never reported. Values are fractions in [0, 1].
+    skipped; hit = |P ∩ G| (0 or 1). ``mscore`` (hits / predictions landing in a cluster of any ground-truth
+    label, the candidates taken as the raw ground-truth strings) is computed as officially, never reported.
+    Fractions in [0, 1], averaged with numpy as officially (so every digit matches).
     """
-    candidates = list(dict.fromkeys(str(v) for v in name2gt.values()))
+    candidates = list(dict.fromkeys(name2gt.values()))
     per_wheel: dict[str, dict[str, float]] = {}
     for wheel in WHEELS:
         cand = wheels.map_labels(candidates, wheel)
         hits, mscores = [], []
         for name, gt in name2gt.items():
-            g = wheels.map_labels(string_to_list(gt), wheel)
+            g = wheels.map_labels(normalised_labels(gt), wheel)
             if not g:
                 continue
-            p = wheels.map_labels(string_to_list(name2pred[name]), wheel)
+            p = wheels.map_labels(normalised_labels(name2pred[name]), wheel)
             hits.append(len(p & g))
             landed = len(p & cand)
-            mscores.append(len(p & g) / landed if landed else 0.0)
+            mscores.append(len(p & g) / landed if landed else 0)
         per_wheel[wheel] = {"hit_rate": _mean(hits), "mscore": _mean(mscores), "n": len(hits)}
-    return {
-        "hit_rate": _mean([s["hit_rate"] for s in per_wheel.values()]),
-        "mscore": _mean([s["mscore"] for s in per_wheel.values()]),
-        "per_wheel": per_wheel,
-    }
+    hit, mscore = _mean_rows([[s["hit_rate"], s["mscore"]] for s in per_wheel.values()])
+    return {"hit_rate": hit, "mscore": mscore, "per_wheel": per_wheel}
 
 
 def overlap_prf(
@@ -186,29 +193,37 @@ def overlap_prf(
 
     Source: AffectGPT ``wheel.py`` ``calculate_openset_overlap_rate`` + ``ew_metric.py``
     ``wheel_metric_calculation``. An empty mapped prediction scores P = R = 0; an empty mapped ground truth
-    skips the sample. F is NaN when P + R = 0 (not guarded officially either). Values are fractions in [0, 1].
+    skips the sample. F is NaN when P + R = 0 (not guarded officially either). Fractions in [0, 1].
     """
+    import numpy as np
+
     per_wheel: dict[str, dict[str, float]] = {}
     for wheel in WHEELS:
         precision, recall = [], []
         for name, gt in name2gt.items():
-            g = wheels.map_labels(string_to_list(gt), wheel, level)
+            g = wheels.map_labels(normalised_labels(gt), wheel, level)
+            p = wheels.map_labels(normalised_labels(name2pred[name]), wheel, level)
             if not g:
                 continue
-            p = wheels.map_labels(string_to_list(name2pred[name]), wheel, level)
-            precision.append(len(g & p) / len(p) if p else 0.0)
-            recall.append(len(g & p) / len(g) if p else 0.0)
-        mp, mr = _mean(precision), _mean(recall)
-        f = 2 * mp * mr / (mp + mr) if mp + mr else float("nan")
-        per_wheel[wheel] = {"f": f, "precision": mp, "recall": mr, "n": len(precision)}
-    return {
-        "f": _mean([s["f"] for s in per_wheel.values()]),
-        "precision": _mean([s["precision"] for s in per_wheel.values()]),
-        "recall": _mean([s["recall"] for s in per_wheel.values()]),
-        "per_wheel": per_wheel,
-    }
+            precision.append(len(g & p) / len(p) if p else 0)
+            recall.append(len(g & p) / len(g) if p else 0)
+        mp, mr = np.float64(_mean(precision)), np.float64(_mean(recall))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = float(2 * (mp * mr) / (mp + mr))
+        per_wheel[wheel] = {"f": f, "precision": float(mp), "recall": float(mr), "n": len(precision)}
+    f, precision, recall = _mean_rows([[s["f"], s["precision"], s["recall"]] for s in per_wheel.values()])
+    return {"f": f, "precision": precision, "recall": recall, "per_wheel": per_wheel}
 
 
 def _mean(values: list[float]) -> float:
-    """np.mean semantics: NaN for an empty list (the official code then prints nan)."""
-    return sum(values) / len(values) if values else float("nan")
+    """``np.mean`` (pairwise summation, as the official code): NaN for an empty list, without a warning."""
+    import numpy as np
+
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _mean_rows(rows: list[list[float]]) -> list[float]:
+    """``np.mean(rows, axis=0)``: the official average over the five wheels, column by column."""
+    import numpy as np
+
+    return [float(x) for x in np.mean(np.array(rows, dtype=np.float64), axis=0)]

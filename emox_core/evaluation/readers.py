@@ -1,14 +1,18 @@
-"""Readers for every predictions / ground-truth format ``emox eval`` accepts.
+"""Readers for every predictions format ``emox eval`` accepts, with the sample names the official code uses.
 
 Ours: the predictions JSONL written by ``emox infer`` (one object a line: id, task, prediction, label, labels,
-thinking, reply, dataset). Official: AffectGPT / Nano-EmoX ``*.npz`` with ``name2reason``, ``*-openset.npz``
-and ``*-openset-sentiment.npz`` (``filenames`` / ``fileitems``), the EMER csv files (``names`` + ``reasons``
-or ``chi_reasons``) and the MIntRec annotation json (``messages`` / ``videos``).
+dataset, ...). An id made from a manifest (``{dataset}:{sample}:{task}``, see
+:func:`emox_core.data.common.make_sample`) is read as its sample name, so ``mintrec:S06_E04_70:MIR`` scores
+against ``S06_E04_70``; lines of tasks the benchmark does not score are left out. Official: AffectGPT /
+Nano-EmoX ``*.npz`` with ``name2reason``, ``*-openset.npz`` and ``*-openset-sentiment.npz`` (``filenames`` /
+``fileitems``), read without running any pickle (:mod:`emox_core.safe_npz`), and the EMER csv files
+(``names`` + ``chi_reasons``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +22,12 @@ from emox_core.fileio import require_file
 
 OPENSET_SUFFIX = "-openset.npz"
 SENTIMENT_SUFFIX = "-openset-sentiment.npz"
+PREDICTION_COLUMNS = ("chi_reasons", "reasons", "prediction")
 
 
 @dataclass
 class Predictions:
-    """name -> raw text, plus the parsed label(s) where the file already has them."""
+    """sample name -> raw text, plus the parsed label(s), dataset and task where the file has them."""
 
     source: Path
     kind: str  # "jsonl" | "reason" | "openset" | "sentiment" | "csv"
@@ -30,32 +35,43 @@ class Predictions:
     label: dict[str, str] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
     dataset: dict[str, str] = field(default_factory=dict)
+    other_tasks: int = 0  # JSONL lines of tasks the benchmark does not score
 
     def subset(self, names: set[str]) -> Predictions:
         keep = {n for n in self.text if n in names}
-        return Predictions(
-            self.source,
-            self.kind,
-            *({k: v for k, v in d.items() if k in keep} for d in (self.text, self.label, self.labels, self.dataset)),
-        )
+        pick = [{k: v for k, v in d.items() if k in keep} for d in (self.text, self.label, self.labels, self.dataset)]
+        return Predictions(self.source, self.kind, *pick)
 
 
-def read_predictions(path: str | Path) -> Predictions:
-    """Dispatch on the file name: ``.jsonl``, ``.npz`` (three official kinds) or ``.csv``."""
+def read_predictions(path: str | Path, tasks: Sequence[str] = ()) -> Predictions:
+    """Dispatch on the file name: ``.jsonl`` (lines of ``tasks`` only, when given), ``.npz`` or ``.csv``."""
     path = require_file(path, "predictions file")
     name = path.name
     if name.endswith(".jsonl"):
-        return read_jsonl(path)
+        return read_jsonl(path, tasks)
     if name.endswith(".npz"):
         return read_npz(path)
     if name.endswith(".csv"):
-        return Predictions(path, "csv", text=read_csv_column(path, ("chi_reasons", "reasons", "prediction")))
+        return Predictions(path, "csv", text=read_csv_column(path, PREDICTION_COLUMNS))
     raise EmoxError(f"{path}: unknown predictions format (expected .jsonl, .npz or .csv)")
 
 
-def read_jsonl(path: Path) -> Predictions:
-    """Our predictions JSONL; ids must be unique and every line needs ``id`` and ``prediction``."""
+def sample_name(record: dict[str, Any]) -> str:
+    """The official sample name of a JSONL record: the middle of a manifest id ``{dataset}:{name}:{task}``,
+    else the id itself."""
+    sample_id = str(record["id"])
+    dataset, task = record.get("dataset"), record.get("task")
+    if isinstance(dataset, str) and isinstance(task, str) and dataset and task:
+        head, tail = f"{dataset}:", f":{task}"
+        if sample_id.startswith(head) and sample_id.endswith(tail) and len(sample_id) > len(head) + len(tail):
+            return sample_id[len(head) : -len(tail)]
+    return sample_id
+
+
+def read_jsonl(path: Path, tasks: Sequence[str] = ()) -> Predictions:
+    """Our predictions JSONL; every line needs ``id`` and a string ``prediction``; names must be unique."""
     out = Predictions(path, "jsonl")
+    wanted = {t.upper() for t in tasks}
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
@@ -66,9 +82,12 @@ def read_jsonl(path: Path) -> Predictions:
                 raise EmoxError(f"{path}:{lineno}: not a JSON object") from None
             if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("prediction"), str):
                 raise EmoxError(f"{path}:{lineno}: a prediction line needs 'id' and a string 'prediction'")
-            name = str(record["id"])
+            if wanted and isinstance(record.get("task"), str) and record["task"].upper() not in wanted:
+                out.other_tasks += 1
+                continue
+            name = sample_name(record)
             if name in out.text:
-                raise EmoxError(f"{path}:{lineno}: duplicated id {name!r}")
+                raise EmoxError(f"{path}:{lineno}: duplicated sample {name!r}")
             out.text[name] = record["prediction"]
             if record.get("label"):
                 out.label[name] = str(record["label"])
@@ -77,30 +96,26 @@ def read_jsonl(path: Path) -> Predictions:
             if record.get("dataset"):
                 out.dataset[name] = str(record["dataset"])
     if not out.text:
-        raise EmoxError(f"{path}: no predictions")
+        only = f" of task {'/'.join(tasks)}" if wanted else ""
+        raise EmoxError(f"{path}: no predictions{only}")
     return out
 
 
 def read_npz(path: Path) -> Predictions:
-    """An official intermediate output; a duplicated name keeps its last item, as officially."""
-    import numpy as np
+    """An official output; a duplicated name keeps its last item, as the official dict building does."""
+    from emox_core.safe_npz import load_npz
 
-    try:
-        with np.load(path, allow_pickle=True) as archive:
-            files = set(archive.files)
-            if "name2reason" in files:
-                mapping = archive["name2reason"].tolist()
-                if not isinstance(mapping, dict):
-                    raise EmoxError(f"{path}: name2reason is not a dict")
-                return Predictions(path, "reason", text={str(k): str(v) for k, v in mapping.items()})
-            if {"filenames", "fileitems"} <= files:
-                names, items = archive["filenames"].tolist(), archive["fileitems"].tolist()
-            else:
-                raise EmoxError(f"{path}: expected key name2reason or filenames/fileitems (has {sorted(files)})")
-    except (OSError, ValueError) as exc:
-        raise EmoxError(f"{path}: not a readable npz ({exc})") from None
-    if len(names) != len(items):
-        raise EmoxError(f"{path}: {len(names)} filenames but {len(items)} fileitems")
+    arrays = load_npz(path, "predictions npz")
+    if "name2reason" in arrays:
+        mapping = arrays["name2reason"].tolist()
+        if not isinstance(mapping, dict):
+            raise EmoxError(f"{path}: name2reason is not a dict")
+        return Predictions(path, "reason", text={str(k): str(v) for k, v in mapping.items()})
+    if not {"filenames", "fileitems"} <= set(arrays):
+        raise EmoxError(f"{path}: expected key name2reason or filenames/fileitems (has {sorted(arrays)})")
+    names, items = arrays["filenames"].tolist(), arrays["fileitems"].tolist()
+    if not isinstance(names, list) or not isinstance(items, list) or len(names) != len(items):
+        raise EmoxError(f"{path}: filenames and fileitems must be two lists of the same length")
     kind = "sentiment" if path.name.endswith(SENTIMENT_SUFFIX) else "openset"
     return Predictions(path, kind, text={str(n): str(i) for n, i in zip(names, items, strict=True)})
 
@@ -116,7 +131,7 @@ def read_csv_column(
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise EmoxError(f"{path}: not a readable CSV ({exc})") from None
+        raise EmoxError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
     key = next((c for c in name_columns if c in frame.columns), None)
     value = next((c for c in columns if c in frame.columns), None)
     if key is None or value is None:
@@ -125,19 +140,6 @@ def read_csv_column(
             f"found {', '.join(map(str, frame.columns))}"
         )
     return {str(n): ("" if pd.isna(v) else str(v)) for n, v in zip(frame[key], frame[value], strict=True)}
-
-
-def read_intent_annotations(path: str | Path) -> dict[str, str]:
-    """MIntRec/MIntRec2 test json (Nano-EmoX ``data/MIntRec*/test_*_ann.json``): video stem -> intent."""
-    path = require_file(path, "MIntRec annotation json")
-    try:
-        records: Any = json.loads(path.read_text(encoding="utf-8"))
-        out = {Path(r["videos"][0]).stem: r["messages"][1]["content"] for r in records}
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise EmoxError(f"{path}: not a MIntRec annotation json (records with messages/videos): {exc}") from None
-    if not out:
-        raise EmoxError(f"{path}: no samples")
-    return out
 
 
 def sibling(path: Path, suffix: str) -> Path | None:
@@ -149,11 +151,3 @@ def sibling(path: Path, suffix: str) -> Path | None:
             break
     candidate = path.with_name(stem + suffix)
     return candidate if candidate.is_file() else None
-
-
-def checkpoint_outputs(run_dir: Path) -> list[Path]:
-    """The per-checkpoint outputs of a run folder, in name (= official checkpoint) order."""
-    raw = sorted(p for p in run_dir.glob("*.npz") if not p.name.endswith((OPENSET_SUFFIX, SENTIMENT_SUFFIX)))
-    if raw:
-        return raw
-    return sorted(p for p in run_dir.glob("*" + OPENSET_SUFFIX))

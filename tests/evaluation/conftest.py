@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# The inference tests' tiny saved model (``model_dir``) and their one-torch-thread setting, for the
+# prepare -> infer -> eval tests.
+from inference.conftest import _one_torch_thread, model_dir  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def wheel_dir(anchors_dir: Path) -> Path:

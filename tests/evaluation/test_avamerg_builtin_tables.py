@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emox_core.evaluation import avamerg
+from emox_core.evaluation.benchmarks import avamerg
 
 from .test_cli import _run
 

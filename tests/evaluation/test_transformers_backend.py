@@ -45,3 +45,33 @@ def test_local_model_generates_and_caches(tiny_chat_model, tmp_path):
     again = make_backend(f"hf:{tiny_chat_model}", "unused", Settings(max_tokens=4), tmp_path / "cache")
     assert again.complete(["he is glad", "he is sad"]) == first
     assert again._pipeline is None  # answered from the disk cache: the model was never loaded
+
+
+def test_batched_generation_matches_one_by_one(tiny_chat_model, tmp_path):
+    """The local backend generates batch_size prompts per generate call (left padding), with the same greedy
+    replies as one prompt at a time."""
+    prompts = ["he is glad", "he is sad happy", "glad", "he is happy sad glad"]
+    single = make_backend(f"hf:{tiny_chat_model}", "unused", Settings(max_tokens=4), None, batch_size=1)
+    batched = make_backend(f"hf:{tiny_chat_model}", "unused", Settings(max_tokens=4), None, batch_size=3)
+    calls = []
+    model = batched._load()[1]
+    original = model.generate
+
+    def counting_generate(**kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return original(**kwargs)
+
+    model.generate = counting_generate
+    assert batched.complete(prompts) == single.complete(prompts)
+    assert calls == [3, 1]
+
+
+def test_hub_id_offline_is_one_line(tmp_path, monkeypatch):
+    from emox_core.errors import EmoxError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backend = make_backend("hf:emox-test/no-such-judge-model", "unused", Settings(), tmp_path / "cache")
+    with pytest.raises(EmoxError) as info:
+        backend.complete(["x"])
+    message = str(info.value)
+    assert message.startswith("--judge hf:emox-test/no-such-judge-model: cannot load the model") and "\n" not in message

@@ -1,10 +1,10 @@
 """The MER-UniBench test sets (AffectGPT's processed packages) -> MER, MSA and OV-MER samples.
 
-Each set is a ``*-process`` folder with a label npz (a pickled dict name -> {emo, val}; read with
-``allow_pickle``, so only prepare packages you trust), an English transcript table and media named
-``<name>.mp4|.avi`` + ``<name>.wav``. OV-MERD+ is the MER2025 folder's ``mer2025-ov.csv``. Discrete sets
-give MER samples with the set's vocabulary as candidates, valence sets MSA samples (sign of ``val``),
-OV-MERD+ OV-MER samples. Test sizes are the ones the official loaders assert.
+Each set is a ``*-process`` folder with a label npz (a pickled dict name -> {emo, val}; read by
+:mod:`emox_core.safe_npz`, which rebuilds plain data only and never runs a pickle), an English transcript
+table and media named ``<name>.mp4|.avi`` + ``<name>.wav``. OV-MERD+ is the MER2025 folder's
+``mer2025-ov.csv``. Discrete sets give MER samples with the set's vocabulary as candidates, valence sets MSA
+samples (sign of ``val``), OV-MERD+ OV-MER samples. Test sizes are the ones the official loaders assert.
 """
 
 from __future__ import annotations
@@ -38,15 +38,12 @@ class UniBenchSet:
 
 
 def _corpus(file: Path, key: str) -> dict[str, Any]:
-    import numpy as np
+    from emox_core.safe_npz import load_npz
 
-    try:
-        with np.load(file, allow_pickle=True) as archive:
-            if key not in archive.files:
-                raise EmoxError(f"{file}: key {key!r} not found (keys: {', '.join(archive.files)})")
-            corpus = archive[key].tolist()
-    except (OSError, ValueError) as exc:
-        raise EmoxError(f"{file}: not a readable label npz ({exc})") from None
+    arrays = load_npz(file, "label npz")
+    if key not in arrays:
+        raise EmoxError(f"{file}: key {key!r} not found (keys: {', '.join(arrays)})")
+    corpus = arrays[key].tolist()
     if not isinstance(corpus, dict):
         raise refuse(file, key, "expected a dict name -> {emo, val}")
     return corpus
