@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from emox_core.errors import EmoxError
 from emox_core.evaluation import paper_numbers, readers
 from emox_core.evaluation.judge import ChatBackend, Settings, make_backend
-from emox_core.fileio import atomic_open, require_dir, require_file
+from emox_core.fileio import atomic_open, require_dir, require_file, user_cache_dir
 
 BENCHMARKS = ("mer-unibench", "emer", "mintrec", "mintrec2", "avamerg")
 
@@ -92,7 +91,7 @@ def _backend(options: EvalOptions, default_model: str, settings: Settings) -> Ch
         raise EmoxError("--judge: this step needs an LLM (an OpenAI-compatible URL, or hf:MODEL for a local model)")
     if options.seed is not None:
         settings = Settings(**{**settings.as_dict(), "seed": options.seed})
-    cache = options.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
+    cache = options.cache_dir or user_cache_dir() / "judge"
     return make_backend(
         options.judge,
         options.judge_model or default_model,
