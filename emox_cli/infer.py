@@ -124,6 +124,9 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
     for name in media.missing:
         if not quiet:
             console.print(f"[yellow]note:[/] no {name} in {clip.name}: that input is masked")
+    for warning in media.warnings:
+        if not quiet:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     hide_thinking = task == "ERG" and not show_thinking
     streamer = None
     if stream and not as_json:

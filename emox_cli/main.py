@@ -27,7 +27,8 @@ app.command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the app; user errors print one line (exit 1), bad arguments one line (exit 2)."""
+    """Run the app; user errors and errors of the machine (disk full, ...) print one line (exit 1), bad
+    arguments one line (exit 2)."""
     from emox_core.errors import EmoxError
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     except EmoxError as exc:
         typer.echo(f"emox: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the machine's fault (disk full, quota, read-only, ...): one line naming the file
+        from emox_core.fileio import environment_error
+
+        if (error := environment_error(exc)) is None:
+            raise
+        typer.echo(f"emox: error: {error}", err=True)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         typer.echo("emox: interrupted", err=True)
         sys.exit(130)

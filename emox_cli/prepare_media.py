@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 def media(
     source: Path = typer.Argument(..., help="A manifest (.jsonl) or a folder of clips."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", "-c", help="Media cache root "
-                                          "(default $EMOX_MEDIA_CACHE or ~/.cache/emox/media)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "-c", help="Media cache root (default "
+                                          "$EMOX_MEDIA_CACHE, else $XDG_CACHE_HOME/emox/media or "
+                                          "~/.cache/emox/media)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Root of a manifest's media paths "
                                           "(default: data_root from stats.json beside the manifest)."),
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes (1: no pool)."),
@@ -28,12 +29,13 @@ def media(
     sample_rate: int = typer.Option(16000, "--sample-rate", min=1000, help="Audio rate (Hz, mono)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-read clips that failed before."),
     report: Path | None = typer.Option(None, "--report", help="JSON report path "
-                                       "(default CACHE_DIR/reports/prepare-TIME.json)."),
+                                       "(default CACHE_DIR/reports/prepare-TIME-PID.json)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Extract frames, 16 kHz mono audio and face input of every clip into the content-addressed cache.
 
     Resumable: finished clips are skipped. Bad clips are listed in the report; the run still exits 0.
+    A full disk (or another error of the machine) stops the run with one line, blaming no clip.
     """
     from rich.console import Console
     from rich.table import Table
@@ -65,6 +67,9 @@ def media(
         for item in result.failures:
             failed.add_row(item.id, item.error or "")
         console.print(failed)
+    for item in result.results:
+        for warning in item.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     summary = Table(title="emox prepare media", title_justify="left", show_header=False)
     summary.add_column("", style="bold")
     summary.add_column("", justify="right")
@@ -78,7 +83,7 @@ def _manifest_jobs(manifest: Path, data_root: Path | None) -> list[ClipJob]:
     """One job per distinct media file of a manifest; ids are sample ids (a separate audio file: id/audio)."""
     from emox_core.data.manifest import read_manifest
     from emox_core.errors import EmoxError
-    from emox_core.media.prepare import unique_jobs
+    from emox_core.media.prepare import manifest_jobs
 
     if data_root is None:
         stats = manifest.parent / "stats.json"
@@ -86,9 +91,4 @@ def _manifest_jobs(manifest: Path, data_root: Path | None) -> list[ClipJob]:
             data_root = Path(json.loads(stats.read_text())["data_root"])
         except (OSError, ValueError, KeyError):
             raise EmoxError(f"{manifest}: no data_root in {stats}; pass --data-root") from None
-    return unique_jobs(
-        (sample.id if kind == "video" else f"{sample.id}/audio", path)
-        for sample in read_manifest(manifest)
-        for kind in ("video", "audio")
-        if (path := sample.media_path(data_root, kind)) is not None
-    )
+    return manifest_jobs(read_manifest(manifest), data_root)

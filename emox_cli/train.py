@@ -15,7 +15,22 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train one P2E phase from a recipe; single process, or under torchrun / accelerate launch."""
+    import contextlib
+    import os
+
+    from emox_core.fileio import environment_error
+    from emox_core.locking import exclusive
     from emox_core.training.recipe import load_recipe
     from emox_core.training.trainer import run_training
 
-    run_training(load_recipe(recipe, overrides, phase), resume=resume, quiet=quiet)
+    loaded = load_recipe(recipe, overrides, phase)
+    # One run per output dir: rank 0 (the only process under a plain launch) holds its lock.
+    lock = (exclusive(loaded.output_dir, "training output dir", directory=True, hint="; wait for it to finish or "
+                      "set another output_dir") if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext())
+    with lock:
+        try:
+            run_training(loaded, resume=resume, quiet=quiet)
+        except Exception as exc:  # a full disk while saving: one line naming the output dir, not a traceback
+            if (error := environment_error(exc, loaded.output_dir)) is None:
+                raise
+            raise error from exc

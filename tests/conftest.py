@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,15 @@ def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tokenizer.save_pretrained(root / "qwen2")
     return {"vision": str(root / "clip"), "speech": str(root / "hubert"), "face": str(root / "facexformer"),
             "text": str(root / "qwen2")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_user_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """emox's default caches (media cache, judge cache: see ``emox_core.fileio.user_cache_dir``) live in the
+    session's temp space, for this process and the CLI subprocesses it starts: the suite never writes to
+    ~/.cache/emox (nor to a cache the developer's own EMOX_* variables point at)."""
+    root = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMOX_CACHE_DIR", str(root))
+        patch.delenv("EMOX_MEDIA_CACHE", raising=False)
+        yield root

@@ -22,6 +22,9 @@ from emox_core.tasks import TASKS
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".flv", ".webm")
 AUDIO_EXTS = (".wav",)
+# The report line for clips whose dataset ships 16 kHz wavs but whose wav is missing: training and
+# inference then read the video's own audio track, while the official loaders read the wav.
+AUDIO_FALLBACK = "audio from the video's track, the dataset's wav not found (the official loaders read the wav)"
 
 
 @dataclass
@@ -125,7 +128,8 @@ class MediaFolder:
 
 
 class Locator:
-    """Finds an item's video and audio by stem; an item without its required modality is skipped."""
+    """Finds an item's video and audio by stem; an item without its required modality is skipped, and a
+    video clip without the wav its dataset ships is counted once under :data:`AUDIO_FALLBACK`."""
 
     def __init__(
         self,
@@ -137,7 +141,9 @@ class Locator:
     ) -> None:
         self.video = MediaFolder(root, video, VIDEO_EXTS, frame_folders)
         self.audio = MediaFolder(root, audio, AUDIO_EXTS)
+        self.ships_audio = bool(audio)
         self.required = required
+        self._fell_back: set[str] = set()
 
     def __call__(self, stem: str, tally: Tally) -> tuple[str | None, str | None] | None:
         found = {"video": self.video.find(stem), "audio": self.audio.find(stem)}
@@ -145,6 +151,9 @@ class Locator:
             folder = getattr(self, self.required).folder
             tally.add(f"skipped, {self.required} not found", f"{stem} (in {folder or 'no media folder'})")
             return None
+        if self.ships_audio and found["audio"] is None and stem not in self._fell_back:
+            self._fell_back.add(stem)  # a clip feeding two tasks counts once
+            tally.add(AUDIO_FALLBACK, f"{stem} (in {self.audio.folder or 'no audio folder'})")
         return found["video"], found["audio"]
 
 

@@ -11,7 +11,6 @@ writes the report, so no benchmark repeats that.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emox_core.errors import EmoxError
 from emox_core.evaluation.checkpoints import Checkpoint
+from emox_core.fileio import user_cache_dir
 
 if TYPE_CHECKING:
     from emox_core.evaluation.judge import ChatBackend, Settings
@@ -204,7 +204,7 @@ class Context:
         model = judge.model or default_model
         key = (model, settings)
         if key not in self._backends:
-            cache = judge.cache_dir or Path(os.environ.get("EMOX_CACHE_DIR", Path.home() / ".cache" / "emox")) / "judge"
+            cache = judge.cache_dir or user_cache_dir() / "judge"
             backend = make_backend(
                 judge.url, model, settings, cache, judge.key_env, judge.concurrency, judge.timeout, judge.retries,
                 batch_size=judge.batch_size, progress=judge.progress, on_failure=judge.on_failure,

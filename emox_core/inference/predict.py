@@ -22,6 +22,7 @@ from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_json, require_file
 from emox_core.inference.runtime import GenerationSettings, load_for_inference
 from emox_core.inference.schema import validate_prediction
+from emox_core.locking import exclusive
 from emox_core.tasks import TASK_NAMES, get_task
 
 if TYPE_CHECKING:
@@ -206,14 +207,24 @@ class BatchReport:
     failures_path: Path | None = None
 
 
+# How every line emox writes begins (json.dumps of Prediction.to_record: ``id`` is the first field).
+_RECORD_START = b'{"id": '
+
+
 class PredictionsFile:
     """The append-only predictions JSONL. On open, a torn last line (a crash mid-write) is cut off; each
-    :meth:`append` writes whole lines, then flushes and fsyncs, so a crash loses at most that batch."""
+    :meth:`append` writes whole lines, then flushes and fsyncs, so a crash loses at most that batch.
+
+    An existing file is only appended to (or its torn line cut) when it is recognisably emox's: every
+    whole line a prediction record, the torn rest the start of one. Anything else is refused untouched.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.done: set[str] = set()
-        if self.path.exists():
+        if self.path.exists() or self.path.is_symlink():
+            if not self.path.is_file():
+                raise EmoxError(f"{self.path}: --out exists and is not a regular file; choose another --out")
             self._recover()
 
     def _recover(self) -> None:
@@ -226,9 +237,14 @@ class PredictionsFile:
                 record = json.loads(line)
             except ValueError:
                 record = None
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise EmoxError(f"{self.path}:{number}: not a prediction line; fix or remove the file")
+            if not _is_prediction(record):
+                raise EmoxError(f"{self.path}:{number}: not a prediction line (not a file emox infer wrote?); "
+                                "fix it, or choose another --out")
             self.done.add(record["id"])
+        torn = data[whole:]
+        if torn and not (torn.startswith(_RECORD_START) or _RECORD_START.startswith(torn)):
+            raise EmoxError(f"{self.path}: not an emox predictions file (its last line is not a prediction "
+                            "record); choose another --out")
         if whole < len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(whole)
@@ -246,6 +262,12 @@ class PredictionsFile:
         self.done.update(p.id for p in predictions)
 
 
+def _is_prediction(record: Any) -> bool:
+    """Whether a decoded line is a record emox infer wrote (the fields every prediction has)."""
+    return (isinstance(record, dict) and isinstance(record.get("id"), str)
+            and isinstance(record.get("task"), str) and "prediction" in record)
+
+
 def predict_manifest(model: ModelArg, manifest: str | os.PathLike[str], out_path: str | os.PathLike[str],
                      batch_size: int = 8, data_root: str | os.PathLike[str] | None = None, *,
                      processor: NanoEmoXProcessor | None = None, settings: GenerationSettings | None = None,
@@ -258,6 +280,8 @@ def predict_manifest(model: ModelArg, manifest: str | os.PathLike[str], out_path
     from emox_core.data.manifest import read_manifest
 
     manifest_path = manifest_file(manifest)
+    if Path(out_path).resolve() == manifest_path.resolve():
+        raise EmoxError(f"{out_path}: --out is the input manifest; choose another file for the predictions")
     samples = read_manifest(manifest_path)
     root = Path(data_root) if data_root is not None else manifest_data_root(manifest_path)
     return predict_samples(model, samples, root, out_path, batch_size, processor=processor, settings=settings,
@@ -296,31 +320,33 @@ def predict_samples(model: ModelArg, samples: Sequence[Sample], data_root: Path,
     if batch_size < 1:
         raise EmoxError("--batch-size: must be >= 1")
     settings = settings or GenerationSettings()
-    out = PredictionsFile(out_path)
-    report = BatchReport(out.path, total=len(samples))
-    todo = [s for s in samples if s.id not in out.done]
-    report.skipped = len(samples) - len(todo)
-    if todo:
-        model, processor, name = _resolve_model(model, processor, device, dtype)
-        cache = _media_cache(cache_dir)
-        batches = list(_task_batches(todo, batch_size))
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending: Future[list[tuple[Sample, ClipMedia | None, str | None]]] = pool.submit(
-                _load_batch, batches[0], data_root, processor, cache)
-            for index in range(len(batches)):
-                loaded = pending.result()
-                if index + 1 < len(batches):
-                    pending = pool.submit(_load_batch, batches[index + 1], data_root, processor, cache)
-                report.failed += [(s.id, error) for s, _, error in loaded if error is not None]
-                ready = [(s, m) for s, m, error in loaded if error is None]
-                out.append(_predict_loaded(model, processor, ready, settings, name, report))
-                report.written = len(out.done) - report.skipped
-                if on_batch is not None:
-                    on_batch(report)
-        if cache is not None:
-            cache.save_hashes()
-    report.failures_path = _write_failures(out.path, report.failed)
-    return report
+    with exclusive(out_path, "predictions file", hint="; wait for it or choose another --out"):
+        out = PredictionsFile(out_path)
+        _check_failures_file(out.path)
+        report = BatchReport(out.path, total=len(samples))
+        todo = [s for s in samples if s.id not in out.done]
+        report.skipped = len(samples) - len(todo)
+        if todo:
+            model, processor, name = _resolve_model(model, processor, device, dtype)
+            cache = _media_cache(cache_dir)
+            batches = list(_task_batches(todo, batch_size))
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending: Future[list[tuple[Sample, ClipMedia | None, str | None]]] = pool.submit(
+                    _load_batch, batches[0], data_root, processor, cache)
+                for index in range(len(batches)):
+                    loaded = pending.result()
+                    if index + 1 < len(batches):
+                        pending = pool.submit(_load_batch, batches[index + 1], data_root, processor, cache)
+                    report.failed += [(s.id, error) for s, _, error in loaded if error is not None]
+                    ready = [(s, m) for s, m, error in loaded if error is None]
+                    out.append(_predict_loaded(model, processor, ready, settings, name, report))
+                    report.written = len(out.done) - report.skipped
+                    if on_batch is not None:
+                        on_batch(report)
+            if cache is not None:
+                cache.save_hashes()
+        report.failures_path = _write_failures(out.path, report.failed)
+        return report
 
 
 def _predict_loaded(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProcessor,
@@ -388,6 +414,21 @@ def failures_path(out_path: str | os.PathLike[str]) -> Path:
     """Where a batch run lists the clips it could not read: ``preds.failures.json`` beside ``preds.jsonl``."""
     out = Path(out_path)
     return out.with_name(out.name.removesuffix(".jsonl") + ".failures.json")
+
+
+def _check_failures_file(out_path: Path) -> None:
+    """Refuse to run when the failures file's name is taken by a file emox did not write (it would be
+    replaced or deleted at the end)."""
+    path = failures_path(out_path)
+    if not path.exists():
+        return
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        records = None
+    if not (isinstance(records, list) and all(isinstance(r, dict) and set(r) == {"id", "error"} for r in records)):
+        raise EmoxError(f"{path}: exists and is not an emox failures list (emox writes it beside --out); "
+                        "move it or choose another --out")
 
 
 def _write_failures(out_path: Path, failed: list[tuple[str, str]]) -> Path | None:

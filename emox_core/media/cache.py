@@ -3,6 +3,7 @@
 Layout under ``root``::
 
     hashes.json                               path -> [size, mtime_ns, sha256], so reruns skip hashing
+                                              (merged under a lock: concurrent runs lose no entry)
     <fingerprint>/settings.json               the MediaSettings these entries were made with
     <fingerprint>/clips/<sha[:2]>/<sha>.npz   arrays + a JSON "meta" entry
     <fingerprint>/failed/<sha[:2]>/<sha>.json why the clip could not be read
@@ -28,17 +29,21 @@ from typing import Any
 import numpy as np
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import atomic_open, atomic_write_json
+from emox_core.fileio import atomic_open, atomic_write_json, user_cache_dir
+from emox_core.locking import exclusive
 from emox_core.media.decode import ClipMedia, frame_files, load_clip
 from emox_core.media.faces import FaceDetector
 from emox_core.media.settings import MediaSettings
 
 _ARRAYS = ("frames", "faces", "waveform", "frame_indices", "face_boxes", "face_detected")
+# How long a run waits for another one that is merging its hashes into the index (a quick write).
+INDEX_LOCK_WAIT_S = 600.0
 
 
 def default_cache_root() -> Path:
-    """$EMOX_MEDIA_CACHE, else ~/.cache/emox/media: one place that prepare, training and infer agree on."""
-    return Path(os.environ.get("EMOX_MEDIA_CACHE") or Path.home() / ".cache" / "emox" / "media")
+    """$EMOX_MEDIA_CACHE, else the ``media`` folder of :func:`~emox_core.fileio.user_cache_dir`
+    ($XDG_CACHE_HOME/emox, else ~/.cache/emox): one place that prepare, training and infer agree on."""
+    return Path(os.environ.get("EMOX_MEDIA_CACHE") or user_cache_dir() / "media")
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -70,19 +75,25 @@ def _signature(path: Path) -> list[int]:
 
 
 class MediaCache:
-    """The media cache at ``root``; safe to share between processes (entries are written atomically)."""
+    """The media cache at ``root``; safe to share between processes (entries are written atomically, the
+    hash index is merged under a lock)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._hashes: dict[str, list[Any]] | None = None
+        self._new_hashes: dict[str, list[Any]] = {}  # remembered here since the last save
 
     # -- file hashes -------------------------------------------------------------------------------
+    def _read_index(self) -> dict[str, list[Any]]:
+        try:
+            index = json.loads((self.root / "hashes.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return index if isinstance(index, dict) else {}
+
     def _hash_memo(self) -> dict[str, list[Any]]:
         if self._hashes is None:
-            try:
-                self._hashes = json.loads((self.root / "hashes.json").read_text())
-            except (OSError, ValueError):
-                self._hashes = {}
+            self._hashes = self._read_index()
         return self._hashes
 
     def known_hash(self, path: str | os.PathLike[str]) -> str | None:
@@ -93,7 +104,9 @@ class MediaCache:
 
     def remember_hash(self, path: str | os.PathLike[str], sha: str) -> None:
         path = Path(path)
-        self._hash_memo()[str(path.resolve())] = [*_signature(path), sha]
+        entry = [*_signature(path), sha]
+        self._hash_memo()[str(path.resolve())] = entry
+        self._new_hashes[str(path.resolve())] = entry
 
     def file_hash(self, path: str | os.PathLike[str]) -> str:
         sha = self.known_hash(path)
@@ -103,9 +116,17 @@ class MediaCache:
         return sha
 
     def save_hashes(self) -> None:
-        """Persist the remembered hashes (the next run then skips hashing unchanged files)."""
-        if self._hashes is not None:
-            atomic_write_json(self.root / "hashes.json", self._hashes, indent=None)
+        """Merge the hashes remembered since the last save into the index (the next run then skips
+        hashing unchanged files). Under the index lock, re-reading the file first, so a second process
+        saving at the same time adds its entries instead of overwriting these."""
+        if not self._new_hashes:
+            return
+        index = self.root / "hashes.json"
+        with exclusive(index, "media cache index", wait_s=INDEX_LOCK_WAIT_S):
+            merged = {**self._read_index(), **self._new_hashes}
+            atomic_write_json(index, merged, indent=None)
+        self._hashes = merged
+        self._new_hashes = {}
 
     # -- entries -----------------------------------------------------------------------------------
     def clip_path(self, sha: str, settings: MediaSettings) -> Path:
@@ -149,6 +170,7 @@ class MediaCache:
             "faces_are_frames": faces_are_frames, "sample_rate": media.sample_rate,
             "num_video_frames": media.num_video_frames, "fps": media.fps,
             "video_seconds": media.video_seconds, "audio_seconds": media.audio_seconds,
+            "warnings": media.warnings,
         }
         with atomic_open(path, "wb") as handle:
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
@@ -165,11 +187,18 @@ class MediaCache:
                     removed += 1
         return removed
 
-    def failure(self, sha: str, settings: MediaSettings) -> dict[str, Any] | None:
+    def failure(self, sha: str, settings: MediaSettings,
+                path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+        """The recorded failure of the content ``sha``; its error names ``path`` (the file asked about)
+        instead of the file first recorded with those bytes."""
         try:
-            return json.loads(self.failure_path(sha, settings).read_text())
+            record = json.loads(self.failure_path(sha, settings).read_text())
         except (OSError, ValueError):
             return None
+        source = record.get("source")
+        if path is not None and source and str(path) != source:
+            record["error"] = str(record.get("error", "")).replace(source, str(path))
+        return record
 
     def record_failure(self, sha: str, settings: MediaSettings, source: str, error: str) -> None:
         record = {"source": source, "sha256": sha, "error": error, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -203,7 +232,7 @@ class MediaCache:
         cached = self.load(sha, settings)
         if cached is not None:
             return cached
-        failed = self.failure(sha, settings)
+        failed = self.failure(sha, settings, path)
         if failed is not None and not retry_failed:
             raise EmoxError(failed["error"])
         return self.extract(path, sha, settings, detector)

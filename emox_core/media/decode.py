@@ -8,9 +8,12 @@ from decord (PyAV as fallback), audio from the ffmpeg binary that the imageio-ff
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import subprocess
+import threading
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,12 @@ class ClipMedia:
     ``frames`` and ``faces`` are uint8 (T, S, S, 3) RGB. In raw face mode ``faces`` is ``frames`` (the
     official input); in crop mode it holds the detected face crops, ``face_boxes`` (T, 4) int32
     x0,y0,x1,y1 in source pixels, and ``face_detected`` (T,) says which frames had their own box
-    (the others reuse the nearest detected one). ``waveform`` is float32 mono at the settings' rate.
+    (the others reuse the nearest detected one). ``waveform`` is float32 mono at the settings' rate: the
+    whole track when it is no longer than the audio windows together (16 s by default), else only the
+    windows the model reads, (segments, segment_samples) before their mean is removed
+    (:func:`compact_waveform`), so memory does not grow with clip length; ``audio_seconds`` is the
+    track's true length either way. ``warnings`` lists what looked wrong but was still read (a file that
+    decodes much shorter than its container declares).
     """
 
     frames: np.ndarray | None
@@ -47,6 +55,7 @@ class ClipMedia:
     fps: float = 0.0
     video_seconds: float = 0.0
     audio_seconds: float = 0.0
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def missing(self) -> list[str]:
@@ -69,20 +78,46 @@ def uniform_indices(num_video_frames: int, frames: int) -> np.ndarray:
     return np.concatenate([indices, np.full(frames - count, indices[-1], dtype=np.int64)])
 
 
+def window_starts(num_samples: int, settings: MediaSettings) -> list[int]:
+    """Start sample of each official audio window for a track of ``num_samples`` samples.
+
+    Fact from the official code (models/ImageBind/data.py:170-238, official-code-notes §2.2): segment k
+    starts at k * max(D - seg, 0) / segments seconds (D: duration; shorter tracks are zero-padded first).
+    """
+    seg = round(settings.segment_seconds * settings.sample_rate)
+    seconds = max(num_samples, seg) / settings.sample_rate
+    stride = max(seconds - settings.segment_seconds, 0.0) / settings.audio_segments
+    return [int(k * stride * settings.sample_rate) for k in range(settings.audio_segments)]
+
+
+def compact_waveform(waveform: np.ndarray, settings: MediaSettings) -> np.ndarray:
+    """The waveform as kept in a :class:`ClipMedia`: unchanged up to segments x segment length, else
+    only its official windows (what :func:`segment_waveform` reads, so its result is the same)."""
+    seg = round(settings.segment_seconds * settings.sample_rate)
+    if waveform.ndim != 1 or len(waveform) <= settings.audio_segments * seg:
+        return waveform
+    return np.stack([waveform[s:s + seg] for s in window_starts(len(waveform), settings)])
+
+
 def segment_waveform(waveform: np.ndarray, settings: MediaSettings) -> np.ndarray:
     """Cut the waveform into the official (segments, segment_samples) float32 HuBERT input.
 
+    ``waveform`` is a whole track (1-D) or its windows already cut (2-D, :func:`compact_waveform`).
     Facts from the official code (models/ImageBind/data.py:170-238, official-code-notes §2.2): clips
-    shorter than one segment are zero-padded; segment k starts at k * max(D - seg, 0) / segments seconds;
-    each segment has its mean removed (a side effect of the mel transform that reaches HuBERT).
+    shorter than one segment are zero-padded; windows start at :func:`window_starts`; each segment has
+    its mean removed (a side effect of the mel transform that reaches HuBERT).
     """
     seg = round(settings.segment_seconds * settings.sample_rate)
     wav = np.asarray(waveform, dtype=np.float32)
-    if len(wav) < seg:
-        wav = np.pad(wav, (0, seg - len(wav)))
-    stride = max(len(wav) / settings.sample_rate - settings.segment_seconds, 0.0) / settings.audio_segments
-    starts = [int(k * stride * settings.sample_rate) for k in range(settings.audio_segments)]
-    segments = np.stack([wav[s:s + seg] for s in starts])
+    if wav.ndim == 2:
+        if wav.shape != (settings.audio_segments, seg):
+            raise EmoxError(f"audio windows of shape {wav.shape} do not match the media settings "
+                            f"({settings.audio_segments} x {seg})")
+        segments = wav
+    else:
+        if len(wav) < seg:
+            wav = np.pad(wav, (0, seg - len(wav)))
+        segments = np.stack([wav[s:s + seg] for s in window_starts(len(wav), settings)])
     return segments - segments.mean(axis=1, keepdims=True)
 
 
@@ -178,55 +213,178 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-class AudioDecode:
-    """Decode the first audio track to float32 mono in the background; :meth:`result` collects it.
+# Tracks up to this long are decoded in one pass and kept whole while decoding; a longer one is counted
+# in that pass (its samples dropped) and decoded again to copy out the official windows, so memory stays
+# flat in clip length. Both passes run the same deterministic decoder: the windows are identical.
+KEEP_SECONDS = 120.0
+_BLOCK_BYTES = 1 << 20
+_DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_VIDEO_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: Video: ")
 
-    Starting first lets the ffmpeg subprocess run while the caller decodes frames; ``-vn`` before
-    ``-i`` keeps ffmpeg from demuxing the video. Fact
-    (environment-notes §2): the ffmpeg CLI trims codec padding, so a 3.0 s AAC track gives exactly 3.0 s.
-    Audio files already at the target rate are read in-process by soundfile.
+
+class _FfmpegAudio:
+    """One ffmpeg process decoding the first audio track to float32 mono on a pipe, in blocks.
+
+    Its stderr (read by a thread, so neither pipe can fill up and block) tells what the container
+    declares: duration and whether it holds a video stream. ``-vn`` before ``-i`` keeps ffmpeg from
+    demuxing the video. Fact (environment-notes §2): the ffmpeg CLI trims codec padding, so a 3.0 s AAC
+    track gives exactly 3.0 s.
     """
 
     def __init__(self, path: Path, sample_rate: int) -> None:
         self.path = path
-        self._ready: np.ndarray | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        if path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile(sample_rate):
-            return
+        self.container_seconds: float | None = None
+        self.has_video = False
+        self._tail: list[str] = []
         self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-vn", "-i", str(path),
+            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-vn", "-i", str(path),
              "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
 
-    def _read_soundfile(self, sample_rate: int) -> bool:
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if (duration := _DURATION.match(line)) is not None:
+                hours, minutes, seconds = duration.groups()
+                self.container_seconds = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            elif _VIDEO_STREAM.match(line) and "(attached pic)" not in line:
+                self.has_video = True
+            self._tail = [*self._tail[-20:], line]
+
+    def blocks(self) -> Generator[np.ndarray, None, None]:
+        """The samples as they are decoded; raises EmoxError if ffmpeg fails, and ends early (killing
+        ffmpeg) when the consumer stops."""
+        assert self._proc.stdout is not None
+        try:
+            while block := self._proc.stdout.read(_BLOCK_BYTES):
+                yield np.frombuffer(block[:len(block) // 4 * 4], dtype="<f4").astype(np.float32)
+        finally:
+            self.cancel()  # a no-op kill once ffmpeg has exited
+        if self._proc.returncode != 0 and not self.no_audio_track:
+            raise EmoxError(f"{self.path}: cannot decode audio ({_one_line(chr(10).join(self._tail))})")
+
+    @property
+    def no_audio_track(self) -> bool:
+        return any("matches no streams" in line for line in self._tail)
+
+    def cancel(self) -> None:
+        """Stop ffmpeg (if still running) and release its pipes and the stderr reader."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._reader.join()
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _soundfile_blocks(path: Path) -> Generator[np.ndarray, None, None]:
+    import soundfile
+
+    for block in soundfile.blocks(str(path), blocksize=_BLOCK_BYTES // 4, dtype="float32", always_2d=True):
+        yield block.mean(axis=1, dtype=np.float32)
+
+
+def _collect(blocks: Iterator[np.ndarray], keep: int) -> tuple[np.ndarray | None, int]:
+    """All samples of the stream if there are at most ``keep``, else None; and how many there are."""
+    kept: list[np.ndarray] = []
+    total = 0
+    for block in blocks:
+        total += len(block)
+        if total <= keep:
+            kept.append(block)
+        else:
+            kept.clear()  # too long to hold: only count from here on
+    if total > keep:
+        return None, total
+    return (np.concatenate(kept) if kept else np.zeros(0, np.float32)), total
+
+
+def _cut_windows(blocks: Generator[np.ndarray, None, None], starts: list[int], length: int) -> np.ndarray:
+    """Copy the windows [start, start + length) out of a stream of blocks; stop after the last one."""
+    windows = np.zeros((len(starts), length), dtype=np.float32)
+    position = 0
+    end = max(starts) + length
+    with contextlib.closing(blocks):  # closing the generator stops its decoder
+        for block in blocks:
+            for k, start in enumerate(starts):
+                lo, hi = max(start, position), min(start + length, position + len(block))
+                if lo < hi:
+                    windows[k, lo - start:hi - start] = block[lo - position:hi - position]
+            position += len(block)
+            if position >= end:
+                break
+    return windows
+
+
+class AudioDecode:
+    """Decode the first audio track in the background; :meth:`result` collects what the model reads.
+
+    Starting first lets the ffmpeg subprocess run while the caller decodes frames. Audio files already
+    at the target rate are read in-process by soundfile. A track longer than :data:`KEEP_SECONDS` is
+    decoded twice (count, then cut the windows: :func:`compact_waveform`) instead of held whole.
+    """
+
+    def __init__(self, path: Path, settings: MediaSettings) -> None:
+        self.path = path
+        self.settings = settings
+        self._ready: tuple[np.ndarray | None, int] | None = None
+        self._ffmpeg: _FfmpegAudio | None = None
+        self._source: Callable[[], Generator[np.ndarray, None, None]] = lambda: _soundfile_blocks(path)
+        if path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile():
+            return
+        self._ffmpeg = _FfmpegAudio(path, settings.sample_rate)
+        self._source = lambda: _FfmpegAudio(path, settings.sample_rate).blocks()
+
+    @property
+    def _keep(self) -> int:
+        return round(KEEP_SECONDS * self.settings.sample_rate)
+
+    def _read_soundfile(self) -> bool:
         import soundfile
 
         try:
-            if soundfile.info(str(self.path)).samplerate != sample_rate:
+            if soundfile.info(str(self.path)).samplerate != self.settings.sample_rate:
                 return False
-            data, _ = soundfile.read(str(self.path), dtype="float32", always_2d=True)
+            self._ready = _collect(_soundfile_blocks(self.path), self._keep)
         except (soundfile.LibsndfileError, RuntimeError):
             return False  # not libsndfile-readable after all: ffmpeg tries and reports a clear error
-        self._ready = data.mean(axis=1, dtype=np.float32)
         return True
 
-    def result(self) -> np.ndarray | None:
-        """The waveform, or None when the file has no audio track or the track is empty."""
-        if self._proc is not None:
-            out, err = self._proc.communicate()
-            if self._proc.returncode != 0:
-                message = err.decode(errors="replace")
-                if "matches no streams" in message:
-                    return None
-                raise EmoxError(f"{self.path}: cannot decode audio ({_one_line(message)})")
-            self._ready = np.frombuffer(out, dtype="<f4").astype(np.float32)
-        return self._ready if self._ready is not None and len(self._ready) else None
+    @property
+    def container_seconds(self) -> float | None:
+        """The duration the container declares (None: not known, e.g. a wav read by soundfile)."""
+        return None if self._ffmpeg is None else self._ffmpeg.container_seconds
+
+    @property
+    def has_video(self) -> bool | None:
+        """Whether the container declares a video stream (known once :meth:`result` returned; None: not
+        probed)."""
+        return None if self._ffmpeg is None else self._ffmpeg.has_video
+
+    def result(self) -> tuple[np.ndarray | None, float]:
+        """(waveform as :func:`compact_waveform` keeps it, track seconds); (None, 0.0) when the file has no
+        audio track or the track is empty."""
+        if self._ready is None:
+            assert self._ffmpeg is not None
+            self._ready = _collect(self._ffmpeg.blocks(), self._keep)
+        kept, total = self._ready
+        if total == 0:
+            return None, 0.0
+        if kept is not None:
+            waveform = compact_waveform(kept, self.settings)
+        else:  # a long track: decode again, copying out only the windows
+            seg = round(self.settings.segment_seconds * self.settings.sample_rate)
+            waveform = _cut_windows(self._source(), window_starts(total, self.settings), seg)
+        return waveform, total / self.settings.sample_rate
 
     def cancel(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.communicate()
+        if self._ffmpeg is not None:
+            self._ffmpeg.cancel()
 
 
 def load_clip(
@@ -234,8 +392,9 @@ def load_clip(
 ) -> ClipMedia:
     """Read one clip (video file, audio file or frame folder) as the model sees it.
 
-    Absent modalities come back as None. Raises EmoxError for a missing, empty or unreadable clip.
-    ``detector`` overrides ``settings.detector`` (crop mode only).
+    Absent modalities come back as None; a container without a video stream (an audio-only .mp4) is an
+    audio clip. Raises EmoxError for a missing, empty or unreadable clip. ``detector`` overrides
+    ``settings.detector`` (crop mode only).
     """
     settings = settings or MediaSettings()
     path = Path(path)
@@ -243,13 +402,9 @@ def load_clip(
         raise EmoxError(f"{path}: clip not found")
     if path.is_file() and path.stat().st_size == 0:
         raise EmoxError(f"{path}: empty file (0 bytes)")
-    audio = None if path.is_dir() else AudioDecode(path, settings.sample_rate)
+    audio = None if path.is_dir() else AudioDecode(path, settings)
     if audio is not None and path.suffix.lower() in AUDIO_SUFFIXES:
-        waveform = audio.result()
-        if waveform is None:
-            raise EmoxError(f"{path}: audio file has no samples")
-        return ClipMedia(None, None, waveform, settings.sample_rate,
-                         audio_seconds=len(waveform) / settings.sample_rate)
+        return _audio_clip(path, audio, settings)
     try:
         frames, indices, count, fps = read_frames(path, settings.frames, settings.image_size)
         faces, boxes, detected = frames, None, None
@@ -257,17 +412,47 @@ def load_clip(
             full, _, _, _ = read_frames(path, settings.frames, None)
             faces, boxes, detected = crop_faces(full, detector or get_detector(settings.detector),
                                                 settings.face_margin, settings.image_size)
+    except EmoxError as frames_error:
+        if audio is None:
+            raise
+        try:
+            return _audio_clip(path, audio, settings, only_without_video=True)
+        except EmoxError:
+            raise frames_error from None
     except BaseException:
         if audio is not None:
             audio.cancel()
         raise
-    waveform = None if audio is None else audio.result()
+    waveform, audio_seconds = (None, 0.0) if audio is None else audio.result()
+    video_seconds = count / fps if fps > 0 else 0.0
     return ClipMedia(
         frames=frames, faces=faces, waveform=waveform, sample_rate=settings.sample_rate,
         frame_indices=indices, face_boxes=boxes, face_detected=detected, num_video_frames=count,
-        fps=fps, video_seconds=count / fps if fps > 0 else 0.0,
-        audio_seconds=0.0 if waveform is None else len(waveform) / settings.sample_rate,
+        fps=fps, video_seconds=video_seconds, audio_seconds=audio_seconds,
+        warnings=_duration_warnings(path, audio, max(video_seconds, audio_seconds)),
     )
+
+
+def _audio_clip(path: Path, audio: AudioDecode, settings: MediaSettings,
+                only_without_video: bool = False) -> ClipMedia:
+    """The clip as audio only; ``only_without_video``: only if the container has no video stream."""
+    waveform, seconds = audio.result()
+    if only_without_video and audio.has_video is not False:
+        raise EmoxError(f"{path}: has a video stream")
+    if waveform is None:
+        raise EmoxError(f"{path}: audio file has no samples")
+    return ClipMedia(None, None, waveform, settings.sample_rate, audio_seconds=seconds,
+                     warnings=_duration_warnings(path, audio, seconds))
+
+
+def _duration_warnings(path: Path, audio: AudioDecode | None, decoded_seconds: float) -> list[str]:
+    """A warning when the clip decodes clearly shorter than its container declares: a truncated file whose
+    index sits at the front reads without an error, but only up to where the data stops."""
+    declared = None if audio is None else audio.container_seconds
+    if not declared or declared - decoded_seconds <= max(0.5, 0.05 * declared):
+        return []
+    return [f"{path}: decodes to {decoded_seconds:.1f} s but the container declares {declared:.1f} s "
+            "(truncated or damaged file?)"]
 
 
 def _one_line(message: object) -> str:

@@ -1,8 +1,10 @@
 """The batch job behind ``emox prepare media``: fill the media cache for many clips in parallel.
 
 Resumable by construction: clips whose entry (or recorded failure) exists are skipped, and entries are
-written atomically by the workers, so a killed run loses at most the clips in flight. A bad clip is
-recorded and reported; the rest continue.
+written atomically by the workers, so a killed run loses at most the clips in flight. A bad clip (or a
+manifest path that escapes the data root) is reported and the rest continue; a bad clip's failure is
+recorded. An error of the machine (disk full, too many open files, ...) stops the run with one line and
+blames no clip: the rerun resumes.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import atomic_write_json, require_dir
+from emox_core.fileio import atomic_write_json, environment_error, require_dir
 from emox_core.media.cache import MediaCache, sha256_clip
 from emox_core.media.decode import IMAGE_SUFFIXES
 from emox_core.media.settings import MediaSettings
+
+if TYPE_CHECKING:
+    from emox_core.data.manifest import Sample
 
 # How often a pool whose worker died (killed or crashed) is restarted; one more death ends the run.
 MAX_POOL_RESTARTS = 2
@@ -34,10 +39,12 @@ Status = Literal["extracted", "cached", "failed"]
 
 @dataclasses.dataclass(frozen=True)
 class ClipJob:
-    """One clip to prepare: the sample id (manifest id, or the path relative to the folder) and its file."""
+    """One clip to prepare: the sample id (manifest id, or the path relative to the folder) and its file;
+    ``error`` marks an item refused before reading (it is reported as failed, nothing is read)."""
 
     id: str
     path: Path
+    error: str | None = None
 
 
 @dataclasses.dataclass
@@ -52,6 +59,7 @@ class ClipResult:
     error: str | None = None
     seconds: float = 0.0
     reused: bool = False
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -82,6 +90,7 @@ class PrepareReport:
             ("without audio", str(sum("audio" in r.missing for r in done))),
             ("without video", str(sum("video" in r.missing for r in done))),
             ("without face", str(sum("face" in r.missing and "video" not in r.missing for r in done))),
+            ("read with warnings", str(sum(bool(r.warnings) for r in done))),
             ("workers", str(self.workers)),
             ("seconds", f"{self.seconds:.1f}"),
             ("clips/s extracted", rate),
@@ -94,6 +103,7 @@ class PrepareReport:
             "cache_root": self.cache_root, "workers": self.workers, "seconds": round(self.seconds, 3),
             "summary": dict(self.summary_rows()),
             "failures": [dataclasses.asdict(r) for r in self.failures],
+            "warnings": [w for r in self.results for w in r.warnings],
             "clips": [dataclasses.asdict(r) for r in self.results],
         }
 
@@ -131,13 +141,35 @@ def unique_jobs(items: Iterable[tuple[str, str | os.PathLike[str]]]) -> list[Cli
     return list(jobs.values())
 
 
+def manifest_jobs(samples: Iterable[Sample], data_root: str | os.PathLike[str]) -> list[ClipJob]:
+    """One job per distinct media file of manifest samples (a separate audio file: id ``ID/audio``).
+
+    A path the data root refuses (absolute, or escaping it, e.g. through a symlink pointing outside) is
+    one bad item: a job carrying the error, reported as failed, never read.
+    """
+    items: list[tuple[str, Path]] = []
+    refused: list[ClipJob] = []
+    for sample in samples:
+        for kind in ("video", "audio"):
+            job_id = sample.id if kind == "video" else f"{sample.id}/audio"
+            try:
+                path = sample.media_path(data_root, kind)
+            except EmoxError as exc:
+                refused.append(ClipJob(job_id, Path(str(sample.media.get(kind))), error=str(exc)))
+                continue
+            if path is not None:
+                items.append((job_id, path))
+    return unique_jobs(items) + refused
+
+
 def _settled(cache: MediaCache, job: ClipJob, sha: str, settings: MediaSettings,
              retry_failed: bool) -> ClipResult | None:
     """The result for a clip the cache already knows (its entry, or its failure unless retried), else None."""
     meta = cache.meta(sha, settings)
     if meta is not None:
-        return ClipResult(job.id, str(job.path), "cached", sha, meta["missing"], reused=True)
-    failed = None if retry_failed else cache.failure(sha, settings)
+        return ClipResult(job.id, str(job.path), "cached", sha, meta["missing"], reused=True,
+                          warnings=meta.get("warnings", []))
+    failed = None if retry_failed else cache.failure(sha, settings, job.path)
     if failed is not None:
         return ClipResult(job.id, str(job.path), "failed", sha, error=failed["error"], reused=True)
     return None
@@ -145,7 +177,8 @@ def _settled(cache: MediaCache, job: ClipJob, sha: str, settings: MediaSettings,
 
 def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettings,
                  retry_failed: bool) -> ClipResult:
-    """Worker body: hash, skip if known, else extract and store. Never raises for a bad clip."""
+    """Worker body: hash, skip if known, else extract and store. Never raises for a bad clip; raises
+    EmoxError for an error of the machine (disk full, ...), which is no clip's fault and is not recorded."""
     start = time.perf_counter()
     result = ClipResult(job.id, str(job.path), "failed", sha)
     cache = MediaCache(root)
@@ -157,10 +190,13 @@ def _prepare_one(job: ClipJob, sha: str | None, root: str, settings: MediaSettin
         if known is not None:
             return known
         media = cache.extract(job.path, sha, settings)
-        result.status, result.missing = "extracted", media.missing
+        result.status, result.missing, result.warnings = "extracted", media.missing, media.warnings
     except EmoxError as exc:
         result.error = str(exc)
     except Exception as exc:  # a decoder bug on one odd file must not stop the batch; it is reported
+        stop = environment_error(exc, job.path)
+        if stop is not None:
+            raise stop from None
         result.error = f"{job.path}: unexpected {type(exc).__name__}: {exc}"
         if result.sha256:
             cache.record_failure(result.sha256, settings, str(job.path), result.error)
@@ -274,6 +310,9 @@ def prepare_media(
             bar.update(task, advance=1, failed=failed)
 
         for job in jobs:
+            if job.error is not None:
+                settle(ClipResult(job.id, str(job.path), "failed", error=job.error))
+                continue
             sha = _known_hash(cache, job.path)
             known = _settled(cache, job, sha, settings, retry_failed) if sha else None
             if known is not None:
@@ -292,8 +331,11 @@ def prepare_media(
                 if time.monotonic() - last_save > HASH_SAVE_INTERVAL_S:
                     cache.save_hashes()
                     last_save = time.monotonic()
-        finally:
-            cache.save_hashes()
+        except BaseException:
+            with contextlib.suppress(OSError, EmoxError):  # keep the first error (a full disk fails this too)
+                cache.save_hashes()
+            raise
+        cache.save_hashes()
     order = {job.id: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order.get(r.id, len(order)))
     return PrepareReport(settings, str(cache.root), workers, time.perf_counter() - start, results)
@@ -313,4 +355,7 @@ def write_report(report: PrepareReport, path: str | os.PathLike[str]) -> Path:
 
 
 def default_report_path(cache_root: str | os.PathLike[str]) -> Path:
-    return Path(cache_root) / "reports" / time.strftime("prepare-%Y%m%dT%H%M%SZ.json", time.gmtime())
+    """``reports/prepare-<UTC time to the microsecond>-<pid>.json``: two runs never share a name."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+    return Path(cache_root) / "reports" / f"prepare-{stamp}-{os.getpid()}.json"

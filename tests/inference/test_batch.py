@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -81,12 +82,13 @@ def test_killed_run_resumes_with_each_id_once(model_dir: Path, manifest: Path) -
 
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
     out = tmp_path / "preds.jsonl"
-    out.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    a, b = (json.dumps({"id": i, "task": "MER", "prediction": "happy"}) + "\n" for i in "ab")
+    out.write_text(a + "not json\n" + b)
     with pytest.raises(EmoxError, match=r"preds.jsonl:2: not a prediction line"):
         PredictionsFile(out)
-    out.write_text('{"id": "a"}\n\n{"id": "b"}\n{"id": "c", "pr')
+    out.write_text(a + "\n" + b + '{"id": "c", "pr')
     assert PredictionsFile(out).done == {"a", "b"}
-    assert out.read_text() == '{"id": "a"}\n\n{"id": "b"}\n'
+    assert out.read_text() == a + "\n" + b
 
 
 def test_left_padded_batch_matches_one_by_one(loaded: tuple[Any, Any], clips: dict[str, Path]) -> None:

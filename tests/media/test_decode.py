@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -95,12 +96,26 @@ def test_segment_waveform_matches_the_official_clip_sampler() -> None:
     assert short.shape == (8, 32000) and np.array_equal(short[0], short[7])
 
 
-def test_minutes_long_clip_is_sampled_uniformly(tmp_path: Path) -> None:
+def _whole_track(path: Path) -> np.ndarray:
+    """The whole 16 kHz track decoded in one go (the ffmpeg call of environment-notes §2): the reference."""
+    command = [decode.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
+               "-ar", "16000", "-f", "f32le", "-"]
+    return np.frombuffer(subprocess.run(command, capture_output=True, check=True).stdout, dtype="<f4")
+
+
+@pytest.mark.parametrize("keep_seconds", [decode.KEEP_SECONDS, 1000.0])
+def test_minutes_long_clip_is_sampled_uniformly(tmp_path: Path, keep_seconds: float,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """150 s: over KEEP_SECONDS the track is decoded twice and only the windows kept; with a larger limit
+    it is held whole. Either way the model's audio is the official windows of the whole track."""
+    monkeypatch.setattr(decode, "KEEP_SECONDS", keep_seconds)
     path = synthetic_clip(tmp_path / "long.mp4", duration=150.0, fps=4.0, size=(64, 64))
     clip = load_clip(path)
     assert clip.num_video_frames == 600
     assert clip.frame_indices.tolist() == uniform_indices(600, 8).tolist()
-    assert len(clip.waveform) == 150 * 16000
+    assert clip.audio_seconds == 150.0 and clip.waveform.shape == (8, 32000)
+    settings = MediaSettings()
+    assert np.array_equal(clip.audio_segments(settings), segment_waveform(_whole_track(path), settings))
 
 
 def test_frame_folder_is_a_clip_without_audio(tmp_path: Path) -> None:

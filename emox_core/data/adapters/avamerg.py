@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emox_core.data.common import (
+    AUDIO_FALLBACK,
     PrepareReport,
     Tally,
     answer,
@@ -186,7 +187,7 @@ def _turn_samples(
         return []
     audio_rel = audio.find(cid, query_index, speaker_id)
     if audio_rel is None:
-        tally.add("kept without audio, query audio not found", f"dia{cid}utt{query_index}_*.wav")
+        tally.add(AUDIO_FALLBACK, f"dia{cid}utt{query_index}_*.wav")
     query = history[-1]["utterance"]
     coe = coe or {}
     emotion = coe.get("speaker_emotion")
