@@ -61,9 +61,9 @@ def load_face_tower(source: str | Path, config: NanoEmoXConfig) -> FaceXFormerEn
 
 
 def _random_tower(name: str, config: NanoEmoXConfig) -> nn.Module:
-    """A backbone with seeded random weights (``"random"`` source, float32): each one drawn alone from its
-    sub-config under ``config.backbone_seed``, so the same config gives the same weights on every machine and
-    whatever else the model initialises (tiny and demo presets)."""
+    """A backbone with seeded random weights (``"random"`` source, float32), drawn alone from its sub-config
+    under ``config.backbone_seed``: the same config gives the same weights on every machine, whatever else is
+    initialised around it (tiny and demo presets)."""
     from transformers import AutoModel, AutoModelForCausalLM
 
     with torch.random.fork_rng(devices=[]):

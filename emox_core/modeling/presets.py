@@ -16,14 +16,7 @@ from typing import Any
 from transformers import CLIPVisionConfig, HubertConfig, PretrainedConfig, Qwen2Config, SwinConfig
 
 from emox_core.errors import EmoxError
-from emox_core.modeling.configuration import (
-    FaceXFormerConfig,
-    NanoEmoXConfig,
-    clip_vit_l14_config,
-    hubert_large_config,
-    qwen25_1_5b_config,
-    swin_b_config,
-)
+from emox_core.modeling.configuration import FaceXFormerConfig, NanoEmoXConfig
 
 NANO_EMOX_2B_BACKBONES = {
     "vision": "openai/clip-vit-large-patch14",
@@ -34,11 +27,10 @@ NANO_EMOX_2B_BACKBONES = {
 
 
 def nano_emox_2b_config(**overrides: Any) -> NanoEmoXConfig:
-    """The paper's 2.2B model, built from configs alone (for ``emox info`` and as the template that
-    :func:`~emox_core.modeling.loading.build_model` fills with real weights)."""
-    return NanoEmoXConfig(vision_config=clip_vit_l14_config(), speech_config=hubert_large_config(),
-                          face_config=FaceXFormerConfig(backbone_config=swin_b_config(), fusion_dim=256),
-                          text_config=qwen25_1_5b_config(), backbones=dict(NANO_EMOX_2B_BACKBONES), **overrides)
+    """The paper's 2.2B model (``NanoEmoXConfig``'s default architecture) on the official backbones, built from
+    configs alone (for ``emox info`` and as the template that :func:`~emox_core.modeling.loading.build_model`
+    fills with real weights)."""
+    return NanoEmoXConfig(backbones=dict(NANO_EMOX_2B_BACKBONES), **overrides)
 
 
 # Every tiny backbone is seeded random (config.backbone_seed) and the tokenizer is built offline, so a saved
