@@ -8,10 +8,10 @@ import typer
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="A training output or checkpoint-N directory."),
+    checkpoint: Path = typer.Argument(..., help="A training output, checkpoint-N or any saved model directory."),
     out_dir: Path = typer.Argument(..., help="New directory for the merged save_pretrained model."),
 ) -> None:
     """Merge LoRA into the language model and write a full model directory (from_pretrained, emox infer)."""
-    from emox_core.training.checkpoint import export_model
+    from emox_core.modeling.loading import export_model
 
     typer.echo(f"exported {export_model(checkpoint, out_dir)}")

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from emox_cli import demo, eval, export, infer, info, prepare, train
+from emox_cli import convert, demo, eval, export, infer, info, prepare, train
 
 app = typer.Typer(
     name="emox",
@@ -24,6 +24,7 @@ app.command("infer")(infer.infer)
 app.command("info")(info.info)
 app.command("export")(export.export)
 app.command("demo")(demo.demo)
+app.add_typer(convert.app, name="convert")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,9 +31,43 @@ def anchors_dir(shared_dir: Path) -> Path:
     return shared_dir / "anchors"
 
 
+def official_fixture(shared_dir: Path, name: str) -> tuple[Path, dict]:
+    """(folder, parsed fixture.json) of ``shared/fixtures/NAME`` (golden numbers of the official code); skips
+    the test when that fixture is not there."""
+    import json
+
+    root = shared_dir / "fixtures" / name
+    if not (root / "fixture.json").is_file():
+        pytest.skip(f"no {name} fixture at {root}")
+    return root, json.loads((root / "fixture.json").read_text())
+
+
+def run_emox(*args: str | Path) -> int:
+    """Run the CLI in this process (as the console script does); returns the exit code."""
+    from emox_cli.main import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def swin_relative_position_index(window: int):
+    """torchvision's ``relative_position_index`` buffer of a window (``swin_transformer.py``,
+    ``ShiftedWindowAttention.define_relative_position_index``): what the released file stores."""
+    import torch
+
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+    relative[:, :, 0] *= 2 * window - 1
+    return relative.sum(-1).flatten()
+
+
 def facexformer_release_state_dict(state: dict) -> dict:
     """Turn our FaceXFormerEncoder weights into the key layout of FaceXFormer's released ``model.pt``
-    (torchvision swin_b inside ``backbone``), plus decoder entries the release also carries."""
+    (torchvision swin_b inside ``backbone``, the same key names as the real file's ``state_dict_backbone``),
+    plus decoder entries the release also carries."""
     import re
 
     import torch
@@ -62,12 +96,13 @@ def facexformer_release_state_dict(state: dict) -> dict:
                 qkv.setdefault(prefix + "attn.qkv." + q.group(2), {})[q.group(1)] = value
                 continue
             for new, old in renames.items():
-                if name.startswith(new + "."):
+                if name == new or name.startswith(new + "."):
                     name = old + name[len(new):]
+                    break
             out[prefix + name] = value.clone()
-            window = int(round((value.shape[0]) ** 0.5)) if name.endswith("relative_position_bias_table") else 0
-            if window:
-                out[prefix + "attn.relative_position_index"] = torch.zeros(((window + 1) // 2) ** 4, dtype=torch.long)
+            if name == "attn.relative_position_bias_table":
+                window = (round(value.shape[0] ** 0.5) + 1) // 2
+                out[prefix + "attn.relative_position_index"] = swin_relative_position_index(window)
     for key, parts in qkv.items():
         out[key] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0).clone()
     out["pe_layer.positional_encoding_gaussian_matrix"] = torch.randn(2, 8)

@@ -116,19 +116,13 @@ def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
 
 def load_for_inference(source: str | Path, device: str = "auto", dtype: str = "auto"
                        ) -> tuple[NanoEmoXForConditionalGeneration, NanoEmoXProcessor]:
-    """Load a saved model onto ``device`` in ``dtype``: a full or adapters directory (or a hub id holding one),
-    or an ``emox train`` phase output / checkpoint (its ``recipe.yaml`` rebuilds the model, e.g. the tiny
-    recipes' seeded random backbones)."""
+    """Load a saved model onto ``device`` in ``dtype``: any directory :func:`~emox_core.modeling.loading.load_model`
+    reads (full, adapters, an ``emox train`` phase output or checkpoint, ``emox convert official``'s output), or
+    a hub id holding one."""
     from emox_core.modeling.loading import load_model
-    from emox_core.training.checkpoint import load_trained
-    from emox_core.training.recipe import RECIPE_FILE
 
     target = resolve_device(device)
-    directory, torch_dtype = model_directory(source), resolve_dtype(dtype, target)
-    if (directory / RECIPE_FILE).is_file():
-        model, processor, _ = load_trained(directory, torch_dtype)
-    else:
-        model, processor = load_model(directory, dtype=torch_dtype)
+    model, processor = load_model(model_directory(source), dtype=resolve_dtype(dtype, target))
     return model.to(target).eval(), processor
 
 

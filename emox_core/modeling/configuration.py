@@ -17,6 +17,7 @@ from the paper, the choice is a field here (default: the code's behaviour):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from transformers import AutoConfig, CLIPVisionConfig, HubertConfig, PretrainedConfig, Qwen2Config, SwinConfig
@@ -63,11 +64,41 @@ def swin_b_config() -> SwinConfig:
                       window_size=7, mlp_ratio=4.0, drop_path_rate=0.0)
 
 
+# The paper's backbones, as their released config.json files describe them (ids in presets.NANO_EMOX_2B_BACKBONES).
+def clip_vit_l14_config() -> CLIPVisionConfig:
+    """openai/clip-vit-large-patch14, vision half."""
+    return CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                            image_size=224, patch_size=14, projection_dim=768, hidden_act="quick_gelu")
+
+
+def hubert_large_config() -> HubertConfig:
+    """TencentGameMate/chinese-hubert-large."""
+    return HubertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                        conv_bias=True, feat_extract_norm="layer", do_stable_layer_norm=True,
+                        feat_proj_layer_norm=True, layerdrop=0.1)
+
+
+def qwen25_1_5b_config() -> Qwen2Config:
+    """Qwen/Qwen2.5-1.5B-Instruct."""
+    return Qwen2Config(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                       num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
+                       rms_norm_eps=1e-6, tie_word_embeddings=True,
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+
+
 AutoConfig.register(FaceXFormerConfig.model_type, FaceXFormerConfig, exist_ok=True)
 
 
 class NanoEmoXConfig(PretrainedConfig):
-    """Everything needed to build Nano-EmoX from configs alone (no weights, no network)."""
+    """Everything needed to build Nano-EmoX from configs alone (no weights, no network); with no arguments,
+    the paper's 2.2B architecture (CLIP ViT-L/14, HuBERT-large, FaceXFormer Swin-B, Qwen2.5-1.5B).
+
+    ``backbones`` names where each backbone's weights come from (vision/speech/face/text -> hub id, local
+    directory, ``.gguf`` file for the LM, or ``"random"``: weights drawn from the sub-config, seeded with
+    ``backbone_seed``, identical on every machine). ``tokenizer_source`` names the tokenizer when it is not
+    the text backbone's (``"emox-tiny"``: the offline tiny tokenizer of :mod:`emox_core.modeling.tokenizer`).
+    Together they make a saved config a complete description of the model an adapters file sits on.
+    """
 
     model_type = "nano_emox"
     sub_configs = {"vision_config": AutoConfig, "speech_config": AutoConfig, "face_config": AutoConfig,
@@ -81,6 +112,8 @@ class NanoEmoXConfig(PretrainedConfig):
         text_config: dict[str, Any] | PretrainedConfig | None = None,
         *,
         backbones: dict[str, str] | None = None,
+        backbone_seed: int = 0,
+        tokenizer_source: str = "",
         num_frames: int = 8,
         image_size: int = 224,
         sampling_rate: int = 16000,
@@ -123,12 +156,13 @@ class NanoEmoXConfig(PretrainedConfig):
         placeholder_token_ids: dict[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
-        self.vision_config = _sub_config(vision_config, CLIPVisionConfig, "clip_vision_model")
-        self.speech_config = _sub_config(speech_config, HubertConfig, "hubert")
+        self.vision_config = _sub_config(vision_config, clip_vit_l14_config, "clip_vision_model")
+        self.speech_config = _sub_config(speech_config, hubert_large_config, "hubert")
         self.face_config = _sub_config(face_config, FaceXFormerConfig, FaceXFormerConfig.model_type)
-        self.text_config = _sub_config(text_config, Qwen2Config, "qwen2")
-        # Where each backbone's weights come from (hub id or local dir); informational once saved.
+        self.text_config = _sub_config(text_config, qwen25_1_5b_config, "qwen2")
         self.backbones = dict(backbones or {})
+        self.backbone_seed = backbone_seed
+        self.tokenizer_source = tokenizer_source
         self.num_frames = num_frames
         self.image_size = image_size
         self.sampling_rate = sampling_rate
@@ -214,11 +248,14 @@ class NanoEmoXConfig(PretrainedConfig):
         return self.text_config
 
 
-def _sub_config(value: dict[str, Any] | PretrainedConfig | None, default_cls: type[PretrainedConfig],
+def _sub_config(value: dict[str, Any] | PretrainedConfig | None, default: Callable[[], PretrainedConfig],
                 default_type: str) -> PretrainedConfig:
-    """Turn a dict (as read from config.json) into the right config class; ``None`` gives the class default."""
+    """Turn a dict (as read from config.json) into the right config class; ``None`` gives the 2.2B model's.
+
+    Saved sub-configs are diffed against their own class defaults (transformers' ``to_diff_dict``), so a dict
+    is read back on top of the class defaults, never on top of ``default``."""
     if value is None:
-        return default_cls()
+        return default()
     if isinstance(value, PretrainedConfig):
         return value
     data = dict(value)

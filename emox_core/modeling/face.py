@@ -139,7 +139,7 @@ def convert_facexformer_state_dict(state: dict[str, torch.Tensor]) -> dict[str, 
                     out[f"{prefix}attention.{part}.{kind}"] = chunk.clone()
                 continue
             for old, new in _BLOCK_RENAMES.items():
-                if name.startswith(old + "."):
+                if name == old or name.startswith(old + "."):  # a whole key (the bias table) or a prefix
                     name = new + name[len(old):]
                     break
             out[prefix + name] = value

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
@@ -38,7 +37,6 @@ AutoModel.register(FaceXFormerConfig, FaceXFormerEncoder, exist_ok=True)
 # Trainable modules, by attribute name; LoRA parameters are recognised by "lora_" in their names.
 ADAPTER_MODULES = ("visual_resampler", "speech_resampler", "face_temporal", "fusion_encoder")
 TOWER_MODULES = ("vision_tower", "speech_tower", "face_tower")
-ADAPTERS_FILE = "adapters.safetensors"
 
 
 @dataclass
@@ -74,7 +72,7 @@ class NanoEmoXPreTrainedModel(PreTrainedModel):
 
 class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin):
     """The whole model. Build it from configs (random), from backbones (:meth:`from_backbones`), or from a
-    saved directory (:meth:`from_pretrained`); adapters alone load with :meth:`load_adapters`."""
+    saved directory, full or adapters (:meth:`from_pretrained`)."""
 
     def __init__(self, config: NanoEmoXConfig, towers: dict[str, nn.Module] | None = None) -> None:
         super().__init__(config)
@@ -339,7 +337,25 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                                          modality_mask, **feature_kwargs)
         return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
 
-    # ----------------------------------------------------------------- adapters-only checkpoints
+    # ----------------------------------------------------------------- saved models
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any
+                        ) -> NanoEmoXForConditionalGeneration:
+        """A full ``save_pretrained`` directory (transformers' loader), or an emox adapters directory (training
+        output, ``emox convert official``), rebuilt on the backbones its config names; for the latter only
+        ``dtype`` is accepted."""
+        from emox_core.modeling.adapters import is_adapters_dir
+
+        if not is_adapters_dir(pretrained_model_name_or_path):
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        unsupported = sorted(set(kwargs) - {"dtype"})
+        if args or unsupported:
+            raise EmoxError(f"{pretrained_model_name_or_path}: an adapters directory loads with dtype only "
+                            f"(got {', '.join(unsupported) or 'positional arguments'})")
+        from emox_core.modeling.loading import load_model
+
+        return load_model(pretrained_model_name_or_path, dtype=kwargs.get("dtype"))[0]
+
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         """Every trainable-kind weight (resamplers, face head, fusion, LoRA), whatever the phase froze."""
         return {
@@ -348,42 +364,11 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
             if name.split(".", 1)[0] in ADAPTER_MODULES or "lora_" in name
         }
 
-    def save_adapters(self, directory: str | Path) -> Path:
-        """Write the adapters (megabytes) + ``config.json``; they load on top of the backbones."""
-        from emox_core.fileio import atomic_open
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.cpu() for k, v in self.adapter_state_dict().items()}
-        with atomic_open(directory / ADAPTERS_FILE, "wb") as handle:
-            handle.write(_safetensors_bytes(state))
-        self.config.save_pretrained(directory)
-        return directory / ADAPTERS_FILE
-
     def load_adapters(self, path: str | Path, strict: bool = True) -> list[str]:
-        """Load adapter weights saved by :meth:`save_adapters` (a file or its directory).
+        """Load the weights of an adapters directory or file (see :mod:`emox_core.modeling.adapters`)."""
+        from emox_core.modeling.adapters import load_adapters_into
 
-        With ``strict`` every adapter weight of this model must be in the file with the same shape.
-        Returns the names loaded.
-        """
-        path = Path(path)
-        file = path / ADAPTERS_FILE if path.is_dir() else path
-        if not file.is_file():
-            raise EmoxError(f"{file}: adapter checkpoint not found")
-        state = load_file(str(file))
-        own = self.adapter_state_dict()
-        unknown = sorted(set(state) - set(own))
-        missing = sorted(set(own) - set(state))
-        shape_bad = [k for k in state if k in own and own[k].shape != state[k].shape]
-        if unknown or shape_bad or (strict and missing):
-            detail = (f"unexpected {unknown[:2]}" if unknown else f"shape mismatch {shape_bad[:2]}" if shape_bad
-                      else f"missing {missing[:2]}")
-            raise EmoxError(f"{file}: adapters do not match this model ({detail}); was it saved with another config?")
-        params = dict(self.named_parameters())
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value.to(params[name].dtype))
-        return sorted(state)
+        return load_adapters_into(self, path, strict)
 
     def merge_lora(self) -> None:
         """Fold LoRA into the LM weights (peft's ``LoraLayer.merge``, then drop the LoRA wrappers, as
@@ -398,12 +383,6 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 parent_name, _, child = name.rpartition(".")
                 setattr(self.language_model.get_submodule(parent_name), child, module.get_base_layer())
         self.config.use_lora = False
-
-
-def _safetensors_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    from safetensors.torch import save
-
-    return save(state, metadata={"format": "pt", "producer": "emox"})
 
 
 __all__ = ["NanoEmoXForConditionalGeneration", "MediaFeatures", "ADAPTER_MODULES"]

@@ -1,5 +1,5 @@
-"""Named model presets: ``nano-emox-2b`` (the paper's backbones) and ``tiny`` (same classes, tiny random
-configs, a tokenizer trained offline) for tests and demos.
+"""Named model presets: ``nano-emox-2b`` (the paper's backbones), ``tiny`` (same classes, tiny seeded random
+backbones, a tokenizer trained offline) for tests, and ``demo`` (tiny encoders + a real small LM).
 
 Backbone ids of ``nano-emox-2b`` follow the official ``config.py`` (waHAHJIAHAO/Nano-EmoX @ b08f985):
 CLIP ViT-L/14, TencentGameMate/chinese-hubert-large, FaceXFormer's released ``ckpts/model.pt`` and
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transformers import CLIPVisionConfig, HubertConfig, Qwen2Config, SwinConfig
+from transformers import CLIPVisionConfig, HubertConfig, PretrainedConfig, Qwen2Config, SwinConfig
 
 from emox_core.errors import EmoxError
-from emox_core.modeling.configuration import FaceXFormerConfig, NanoEmoXConfig, swin_b_config
+from emox_core.modeling.configuration import FaceXFormerConfig, NanoEmoXConfig
 
 NANO_EMOX_2B_BACKBONES = {
     "vision": "openai/clip-vit-large-patch14",
@@ -27,20 +27,16 @@ NANO_EMOX_2B_BACKBONES = {
 
 
 def nano_emox_2b_config(**overrides: Any) -> NanoEmoXConfig:
-    """The paper's 2.2B model, built from configs alone (for ``emox info`` and as the template that
-    :func:`~emox_core.modeling.loading.build_model` fills with real weights)."""
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=224, patch_size=14, projection_dim=768, hidden_act="quick_gelu")
-    speech = HubertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-                          conv_bias=True, feat_extract_norm="layer", do_stable_layer_norm=True,
-                          feat_proj_layer_norm=True, layerdrop=0.1)
-    text = Qwen2Config(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                       num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
-                       rms_norm_eps=1e-6, tie_word_embeddings=True, rope_parameters={"rope_type": "default",
-                                                                                      "rope_theta": 1000000.0})
-    face = FaceXFormerConfig(backbone_config=swin_b_config(), fusion_dim=256)
-    return NanoEmoXConfig(vision_config=vision, speech_config=speech, face_config=face, text_config=text,
-                          backbones=dict(NANO_EMOX_2B_BACKBONES), **overrides)
+    """The paper's 2.2B model (``NanoEmoXConfig``'s default architecture) on the official backbones, built from
+    configs alone (for ``emox info`` and as the template that :func:`~emox_core.modeling.loading.build_model`
+    fills with real weights)."""
+    return NanoEmoXConfig(backbones=dict(NANO_EMOX_2B_BACKBONES), **overrides)
+
+
+# Every tiny backbone is seeded random (config.backbone_seed) and the tokenizer is built offline, so a saved
+# tiny config alone rebuilds the same frozen weights on any machine.
+TINY_BACKBONES = {"vision": "random", "speech": "random", "face": "random", "text": "random"}
+TINY_TOKENIZER = "emox-tiny"
 
 
 def tiny_config(vocab_size: int = 1024, **overrides: Any) -> NanoEmoXConfig:
@@ -66,6 +62,7 @@ def tiny_config(vocab_size: int = 1024, **overrides: Any) -> NanoEmoXConfig:
         "image_size": 32, "qformer_hidden_size": 32, "qformer_num_heads": 4, "qformer_intermediate_size": 64,
         "face_hidden_size": 32, "face_num_heads": 2, "fusion_hidden_size": 32, "fusion_num_heads": 4,
         "fusion_speech_layers": (1, 2, 3), "fusion_vision_layers": (1, 2, 3), "lora_r": 4, "lora_alpha": 8,
+        "backbones": dict(TINY_BACKBONES), "tokenizer_source": TINY_TOKENIZER,
     }
     settings.update(overrides)
     return NanoEmoXConfig(vision_config=vision, speech_config=speech, face_config=face, text_config=text, **settings)
@@ -97,7 +94,8 @@ def demo_config(**overrides: Any) -> NanoEmoXConfig:
                                 "vision_feature_source": "patch", "speech_feature_source": "frames"}
     settings.update(overrides)
     config = tiny_config(**settings)
-    config.backbones = {"vision": "random", "speech": "random", "face": "random", "text": str(smollm2_gguf_path())}
+    config.backbones = {**TINY_BACKBONES, "text": str(smollm2_gguf_path())}
+    config.tokenizer_source = ""  # SmolLM2's own, read from the GGUF file
     return config
 
 
@@ -110,3 +108,35 @@ def preset_config(name: str, **overrides: Any) -> NanoEmoXConfig:
     if name not in PRESETS:
         raise EmoxError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     return PRESETS[name](**overrides)
+
+
+def configure_preset(name: str, overrides: dict[str, Any] | None = None) -> NanoEmoXConfig:
+    """A preset's config with field overrides (a training recipe's ablations, ``emox convert --set``): a
+    ``*_config`` key holds a mapping that updates that sub-config, nested mappings update nested configs
+    (e.g. ``text_config: {initializer_range: 0.2}``, ``face_config: {backbone_config: {embed_dim: 8}}``).
+    Unknown fields are refused, so a typo never builds a model silently."""
+    import inspect
+
+    overrides = dict(overrides or {})
+    known = set(inspect.signature(NanoEmoXConfig.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise EmoxError(f"model config: unknown field {unknown[0]!r}")
+    sub_configs = {k: overrides.pop(k) for k in list(overrides)
+                   if k.endswith("_config") and isinstance(overrides[k], dict)}
+    config = preset_config(name, **overrides)
+    for key, values in sub_configs.items():
+        _update_config(getattr(config, key), values, key)
+    config.validate()
+    return config
+
+
+def _update_config(config: PretrainedConfig, values: dict[str, Any], where: str) -> None:
+    for key, value in values.items():
+        if not hasattr(config, key):
+            raise EmoxError(f"model config: {where} has no field {key!r}")
+        current = getattr(config, key)
+        if isinstance(value, dict) and isinstance(current, PretrainedConfig):
+            _update_config(current, value, f"{where}.{key}")
+        else:
+            setattr(config, key, value)

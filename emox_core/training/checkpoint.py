@@ -1,10 +1,10 @@
-"""Building the model a recipe names, saving and loading trainable-only checkpoints, and export.
+"""Building the model a recipe names, and saving/loading a phase's model through the one saved-model format.
 
-A checkpoint (``checkpoint-N/``) and a phase's final output hold the same model files: every adapter and
-LoRA weight (``adapters.safetensors``, whatever the phase froze, so no weight is ever lost between phases or
-on resume, LLaVA #1200), ``config.json``, the processor and the resolved ``recipe.yaml``. Checkpoints add the
-trainer state (optimizer, scheduler, RNG, ``sampler.json``). A checkpoint directory appears only complete:
-it is written under ``.staging/`` and renamed into place.
+A checkpoint (``checkpoint-N/``) and a phase's final output are adapters directories
+(:mod:`emox_core.modeling.adapters`): every adapter and LoRA weight (whatever the phase froze, so no weight is
+ever lost between phases or on resume, LLaVA #1200), ``config.json`` naming the backbones, the processor, plus
+the resolved ``recipe.yaml``. Checkpoints add the trainer state (optimizer, scheduler, RNG, ``sampler.json``).
+A checkpoint directory appears only complete: it is written under ``.staging/`` and renamed into place.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from emox_core.errors import EmoxError
-from emox_core.modeling.modeling_nano_emox import ADAPTERS_FILE
+from emox_core.modeling.adapters import ADAPTERS_FILE
 from emox_core.training.recipe import ModelSpec, Recipe, read_saved_recipe
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -37,19 +37,18 @@ def frozen_dtype(recipe: Recipe) -> torch.dtype | None:
 
 def build_recipe_model(spec: ModelSpec, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
     """The recipe's model, seeded with ``spec.build_seed`` (so random towers and untrained adapters are the
-    same in every phase), then the previous phase's trainable weights from ``spec.init_from``.
+    same in every phase), then the previous phase's trainable weights from ``spec.init_from`` (any adapters
+    directory: a phase output, a checkpoint, ``emox convert official``'s output).
 
     ``dtype`` is the frozen weights' dtype (bf16 for a bf16 run); adapters and LoRA stay float32.
     """
     from emox_core.modeling.loading import build_preset_model
 
+    overrides = {"backbone_seed": spec.build_seed, **spec.config}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.build_seed)
-        model, processor = build_preset_model(spec.preset, sources=dict(spec.backbones) or None, dtype=dtype,
-                                              config_overrides=dict(spec.config))
-    for name, param in model.named_parameters():
-        if "lora_" in name:
-            param.data = param.data.float()
+        model, processor = build_preset_model(spec.preset, sources=dict(spec.backbones), dtype=dtype,
+                                              config_overrides=overrides)
     if spec.init_from:
         source = Path(spec.init_from)
         if not (source / ADAPTERS_FILE).is_file():
@@ -60,31 +59,23 @@ def build_recipe_model(spec: ModelSpec, dtype: torch.dtype | None = None) -> tup
 
 def save_trainable(model: Any, processor: Any, recipe: Recipe, directory: str | os.PathLike[str],
                    state_dict: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write adapters + LoRA (all of them), config, processor and recipe. ``state_dict`` is the gathered
-    full state under DeepSpeed ZeRO-3, where the module's own parameters are empty shards."""
-    from safetensors.torch import save
+    """Write the phase's model as an adapters directory (every adapter and LoRA weight, config, processor;
+    see :mod:`emox_core.modeling.adapters`) and the resolved recipe beside it. ``state_dict`` is the gathered
+    full state under DeepSpeed ZeRO-3."""
+    from emox_core.modeling.loading import save_model
 
-    from emox_core.fileio import atomic_write_bytes
-
-    directory = Path(directory)
-    names = set(model.adapter_state_dict())
-    state = {k: v for k, v in state_dict.items() if k in names} if state_dict else model.adapter_state_dict()
-    atomic_write_bytes(directory / ADAPTERS_FILE,
-                       save({k: v.detach().cpu().contiguous() for k, v in state.items()},
-                            metadata={"format": "pt", "producer": "emox", "phase": recipe.phase}))
-    model.config.save_pretrained(directory)
-    processor.save_pretrained(directory)
+    directory = save_model(model, processor, directory, adapters_only=True, state_dict=state_dict,
+                           phase=recipe.phase)
     recipe.save(directory)
     return directory
 
 
 def load_trained(directory: str | os.PathLike[str], dtype: torch.dtype | None = None) -> tuple[Any, Any, Recipe]:
-    """A phase output or checkpoint back as (model, processor, recipe): the recipe's model with these weights."""
-    directory = Path(directory)
+    """A phase output or checkpoint back as (model, processor, recipe)."""
+    from emox_core.modeling.loading import load_model
+
     recipe = read_saved_recipe(directory)
-    spec = ModelSpec(**{**vars(recipe.model), "init_from": None})
-    model, processor = build_recipe_model(spec, dtype)
-    model.load_adapters(directory, strict=True)
+    model, processor = load_model(directory, dtype)
     return model, processor, recipe
 
 
@@ -95,15 +86,3 @@ def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
         if root.is_dir() else []
     return [p for _, p in sorted(found)]
 
-
-def export_model(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """Merge LoRA into the LM and write a full ``save_pretrained`` directory (+ processor) that
-    ``from_pretrained``, :func:`~emox_core.modeling.loading.load_model` and ``emox infer`` load."""
-    from emox_core.modeling.loading import save_model
-
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise EmoxError(f"{out}: output directory is not empty")
-    model, processor, _ = load_trained(checkpoint)
-    model.merge_lora()
-    return save_model(model, processor, out)

@@ -139,18 +139,18 @@ class Recipe:
 
 
 def recipe_dirs() -> list[Path]:
-    """Where named recipes live: the installed ``emox_recipes`` package data, else the checkout's ``recipes/``."""
-    dirs = []
+    """Where named recipes live: the ``recipes/`` of the source tree this ``emox_core`` runs from (a checkout,
+    editable or on ``PYTHONPATH``), else the ``emox_recipes`` package a wheel installs (``recipes/`` mapped in
+    pyproject.toml)."""
+    source_tree = Path(__file__).resolve().parents[2]
+    if (source_tree / "pyproject.toml").is_file() and (source_tree / "recipes").is_dir():
+        return [source_tree / "recipes"]
     try:
-        import emox_recipes  # type: ignore[import-not-found]
+        from importlib.resources import files
 
-        dirs.append(Path(emox_recipes.__file__).resolve().parent)
-    except ImportError:
-        pass
-    checkout = Path(__file__).resolve().parents[2] / "recipes"
-    if checkout.is_dir() and checkout not in dirs:
-        dirs.append(checkout)
-    return dirs
+        return [Path(str(files("emox_recipes")))]
+    except ModuleNotFoundError:
+        return []
 
 
 def available_recipes() -> list[str]:

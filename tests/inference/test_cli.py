@@ -12,6 +12,7 @@ import pytest
 
 from emox_core.inference import validate_prediction
 from emox_core.tasks import ERG_ANSWER
+from tests.conftest import run_emox as emox
 from tests.inference.conftest import (
     MAX_NEW_TOKENS,
     TRAINED_SUBTITLE,
@@ -19,17 +20,6 @@ from tests.inference.conftest import (
     read_jsonl,
     subprocess_env,
 )
-
-
-def emox(*args: str | Path) -> int:
-    """Run the CLI in this process (as the console script does); returns the exit code."""
-    from emox_cli.main import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_json_output_validates(model_dir: Path, clips: dict[str, Path], capfd: pytest.CaptureFixture[str]) -> None:

@@ -134,7 +134,7 @@ def test_both_checkpoint_kinds_reload_with_identical_outputs(built, tmp_path: Pa
 
 def test_adapters_from_another_config_are_refused(built, tmp_path: Path) -> None:
     model, processor = built
-    model.save_adapters(tmp_path)
+    save_model(model, processor, tmp_path, adapters_only=True)
     other, _ = build_model(tiny_config(num_visual_tokens=16), tokenizer=processor.tokenizer)
     with pytest.raises(EmoxError, match="adapters do not match"):
         other.load_adapters(tmp_path)
