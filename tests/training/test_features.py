@@ -71,7 +71,7 @@ def test_a_batch_without_supervised_tokens_fails(corpus: Path, feature_dir: Path
     blank = tmp_path / "blank.jsonl"
     blank.write_text("".join(json.dumps({**json.loads(line), "target": ""}) + "\n" for line in lines))
     recipe = load_recipe("tiny/p2e-phase3", tiny_overrides(corpus, feature_dir, tmp_path / "run", **{
-        "data.synthetic.manifest": str(blank), "max_steps": 1}))
+        "data.synthetic.manifest": str(blank), "max_samples": 4}))
     with pytest.raises(EmoxError, match="no supervised token"):
         run_training(recipe, quiet=True)
 
