@@ -11,8 +11,8 @@ def features(
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file."),
 ) -> None:
     """Run the frozen encoders once over the recipe's data and store their outputs in its feature_cache."""
-    from emox_core.training.features import prepare_features
     from emox_core.training.recipe import load_recipe
+    from emox_core.training.trainer import prepare_features
 
     cache, computed, total = prepare_features(load_recipe(recipe, overrides, phase))
     typer.echo(f"{cache}: {computed} computed, {total - computed} already cached")

@@ -7,7 +7,7 @@ import typer
 
 def train(
     overrides: list[str] | None = typer.Argument(
-        None, help="key=value recipe overrides, dotted (max_steps=100 optim.lr=1e-4 data.mintrec.weight=3)."),
+        None, help="key=value recipe overrides, dotted (max_samples=1200 optim.lr=1e-4 data.mintrec.weight=3)."),
     phase: str | None = typer.Option(None, "--phase", help="P2E phase 1.1, 1.2, 2 or 3: picks its recipe."),
     recipe: str | None = typer.Option(
         None, "--recipe", help="Recipe name (p2e-phase3, tiny/p2e-phase2, ablations/visual-tokens-64) or YAML file."),

@@ -39,7 +39,7 @@ class DemoOptions:
     preset: str = "demo"
     train_clips: int = 256
     test_clips: int = 32
-    steps: dict[str, int] = field(default_factory=dict)  # phase -> max_steps override
+    steps: dict[str, int] = field(default_factory=dict)  # phase -> optimizer steps (one process)
     batch_size: int = 8
     seed: int = 0
     max_new_tokens: int = 48
@@ -106,9 +106,9 @@ def demo_recipe(name: str, options: DemoOptions, sources: dict[str, str], init_f
     if init_from is not None:
         overrides.append(f"model.init_from={init_from}")
     phase = next(key for key, recipe_name in DEMO_PHASES if recipe_name == name)
-    if phase in options.steps:
-        overrides.append(f"max_steps={options.steps[phase]}")
     recipe = load_recipe(name, overrides)
+    if phase in options.steps:  # optimizer steps of the demo's one process
+        recipe.max_samples = options.steps[phase] * recipe.batch_size * recipe.grad_accum
     recipe.model.backbones = dict(sources)
     return recipe
 

@@ -27,6 +27,7 @@ from emox_core.fileio import atomic_write_json
 from emox_core.modeling.configuration import (
     AUDIO_TOKEN,
     FACE_TOKEN,
+    FEATURE_SOURCES,
     FRAME_TOKEN,
     FUSION_TOKEN,
     PLACEHOLDER_TOKENS,
@@ -85,13 +86,22 @@ class ProcessorSettings:
     token_counts: dict[str, int] = field(default_factory=dict)
     prompt_style: str = "official"
     max_length: int = 1024
+    # HuBERT input normalisation: "clip" (jointly over the clip's segments, official) or "segment".
+    audio_normalization: str = "clip"
 
     @classmethod
     def from_config(cls, config: NanoEmoXConfig) -> ProcessorSettings:
         return cls(num_frames=config.num_frames, image_size=config.image_size, face_input=config.face_input,
                    sampling_rate=config.sampling_rate, audio_segments=config.audio_segments,
                    audio_segment_samples=config.audio_segment_samples, token_counts=dict(config.token_counts),
-                   prompt_style=config.prompt_style, max_length=config.max_sequence_length)
+                   prompt_style=config.prompt_style, max_length=config.max_sequence_length,
+                   audio_normalization=config.audio_normalization)
+
+    def __post_init__(self) -> None:
+        allowed = FEATURE_SOURCES["audio_normalization"]
+        if self.audio_normalization not in allowed:
+            raise EmoxError(f"processor audio_normalization={self.audio_normalization!r}; choose one of "
+                            f"{', '.join(allowed)}")
 
 
 @dataclass
@@ -182,14 +192,21 @@ class NanoEmoXProcessor:
         return x
 
     def audio_to_input_values(self, waveform: np.ndarray) -> torch.Tensor:
-        """16 kHz mono waveform -> (S, L) HuBERT inputs: the official clip sampling
-        (:func:`emox_core.media.segment_waveform`), each clip normalised to zero mean / unit variance as
-        HuBERT's feature extractor does (per clip; the official code normalised across the batch by accident)."""
+        """16 kHz mono waveform -> (S, L) HuBERT inputs: the official segment sampling
+        (:func:`emox_core.media.segment_waveform`), then HuBERT's feature-extractor normalisation
+        ``(x - mean) / sqrt(var + 1e-7)``.
+
+        ``audio_normalization="clip"`` (default) takes mean and variance over all S segments of the clip
+        together: the official code hands the extractor the segments as one 2-D tensor, which it treats as
+        one signal (official-code-notes §1.3; exactly its inference path, batch 1). ``"segment"`` normalises
+        each 2-s segment on its own, which makes a quiet segment as loud as speech.
+        """
         from emox_core.media.decode import segment_waveform
 
         clips = segment_waveform(waveform, self.media_settings())
-        var = clips.var(axis=1, keepdims=True)
-        return torch.from_numpy((clips - clips.mean(axis=1, keepdims=True)) / np.sqrt(var + 1e-7))
+        axis = None if self.settings.audio_normalization == "clip" else 1
+        mean, var = clips.mean(axis=axis, keepdims=True), clips.var(axis=axis, keepdims=True)
+        return torch.from_numpy((clips - mean) / np.sqrt(var + 1e-7))
 
     def media_settings(self) -> MediaSettings:
         """The media extraction settings this processor's model expects (the cache key includes them)."""
@@ -203,14 +220,7 @@ class NanoEmoXProcessor:
         rows: list[list[int]] = []
         label_rows: list[list[int]] = []
         for ex in examples:
-            prompt_text = self.expand_placeholders(ex.prompt)
-            prompt_ids = [tok.bos_token_id] + tok(prompt_text, add_special_tokens=False).input_ids
-            if ex.target is None:
-                ids, labels = prompt_ids, [IGNORE_INDEX] * len(prompt_ids)
-            else:
-                target_ids = tok(ex.target + ANSWER_END, add_special_tokens=False).input_ids + [tok.eos_token_id]
-                ids = prompt_ids + target_ids
-                labels = [IGNORE_INDEX] * len(prompt_ids) + target_ids
+            ids, labels = self.token_ids(ex)
             if len(ids) > self.settings.max_length:
                 raise EmoxError(
                     f"sample of {len(ids)} tokens exceeds max_length {self.settings.max_length} "
@@ -232,6 +242,21 @@ class NanoEmoXProcessor:
             batch["labels"] = labels_t
         batch.update(self.media_tensors(examples))
         return batch
+
+    def token_ids(self, example: Example) -> tuple[list[int], list[int]]:
+        """(input ids, labels) of one example: ``<bos> prompt [target ### <eos>]``, labels -100 on the prompt."""
+        tok = self.tokenizer
+        prompt_ids = [tok.bos_token_id] + tok(self.expand_placeholders(example.prompt),
+                                              add_special_tokens=False).input_ids
+        if example.target is None:
+            return prompt_ids, [IGNORE_INDEX] * len(prompt_ids)
+        target_ids = tok(example.target + ANSWER_END, add_special_tokens=False).input_ids + [tok.eos_token_id]
+        return prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + target_ids
+
+    def fits(self, example: Example) -> bool:
+        """Whether the example's token sequence is within ``max_length`` (the official loader skips the
+        samples that are not and draws others)."""
+        return len(self.token_ids(example)[0]) <= self.settings.max_length
 
     def media_tensors(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
         """Stack frames/audio/faces; an absent modality becomes zeros with ``modality_mask`` False."""

@@ -13,6 +13,8 @@ from the paper, the choice is a field here (default: the code's behaviour):
   own preprocessing: face crops normalised with ImageNet mean/std).
 * ``face_temporal_position``: the paper's "frame-ordered" temporal modelling (learned frame positions
   added before the temporal attention); the code has none (``False``).
+* ``audio_normalization``: HuBERT's zero-mean / unit-variance input normalisation jointly over one clip's
+  segments (``"clip"``: the official inference path exactly) or per 2-s segment (``"segment"``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ PLACEHOLDER_TOKENS = (FUSION_TOKEN, AUDIO_TOKEN, FACE_TOKEN, FRAME_TOKEN)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 FEATURE_SOURCES = {"vision_feature_source": ("cls", "patch"), "speech_feature_source": ("segment_mean", "frames"),
-                   "face_input": ("raw", "imagenet")}
+                   "face_input": ("raw", "imagenet"), "audio_normalization": ("clip", "segment")}
 
 
 class FaceXFormerConfig(PretrainedConfig):
@@ -133,6 +135,7 @@ class NanoEmoXConfig(PretrainedConfig):
         speech_feature_last_n: int = 4,
         speech_feature_source: str = "segment_mean",
         face_input: str = "raw",
+        audio_normalization: str = "clip",
         face_num_heads: int = 4,
         face_hidden_size: int = 768,
         face_temporal_position: bool = False,
@@ -182,6 +185,7 @@ class NanoEmoXConfig(PretrainedConfig):
         self.speech_feature_last_n = speech_feature_last_n
         self.speech_feature_source = speech_feature_source
         self.face_input = face_input
+        self.audio_normalization = audio_normalization
         self.face_num_heads = face_num_heads
         self.face_hidden_size = face_hidden_size
         self.face_temporal_position = face_temporal_position

@@ -22,6 +22,7 @@ from transformers import PreTrainedModel, SwinModel
 
 from emox_core.errors import EmoxError
 from emox_core.modeling.configuration import FaceXFormerConfig
+from emox_core.modeling.initialization import torch_default_init
 
 
 class FaceXFormerMLP(nn.Module):
@@ -81,6 +82,12 @@ class FaceTemporalHead(nn.Module):
         self.projector = nn.Sequential(
             nn.Linear(face_dim, hidden_size), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden_size, output_dim)
         )
+
+    def official_init(self) -> None:
+        """The official initial values (``models/faceXencoder.py``): queries N(0, 1) (``torch.randn``), the
+        attention and the MLP torch's layer defaults (the optional positions too: ``nn.Embedding``'s N(0, 1))."""
+        torch_default_init(self)
+        nn.init.normal_(self.query, mean=0.0, std=1.0)
 
     def forward(self, face_vectors: torch.Tensor) -> torch.Tensor:
         if self.position_embedding is not None:

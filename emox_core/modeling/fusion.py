@@ -6,12 +6,15 @@ one audio and one visual projection to d=512 shared by all experts; per expert a
 dropout 0.1 and an FFN with LayerNorm inside (LN -> Linear -> GELU -> Dropout -> Linear); a dense softmax
 gate (Linear(E*d -> d) -> GELU -> Dropout -> Linear(d -> E)) over the time-mean of the concatenated expert
 outputs; the gated sum is averaged over time and projected to the LM width (1 fusion token).
+Initial values: torch's layer defaults throughout (the official module sets none of its own).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from emox_core.modeling.initialization import torch_default_init
 
 
 class FusionExpert(nn.Module):
@@ -45,6 +48,10 @@ class FusionEncoder(nn.Module):
             nn.Linear(hidden_size, num_experts),
         )
         self.projector = nn.Linear(hidden_size, output_dim)
+
+    def official_init(self) -> None:
+        """Re-draw every weight as torch's constructors draw it, as in the official code."""
+        torch_default_init(self)
 
     def forward(self, speech_layers: torch.Tensor, vision_layers: torch.Tensor) -> torch.Tensor:
         """``speech_layers`` (B, E, S, D_s) and ``vision_layers`` (B, E, T, D_v): expert e reads pair e."""

@@ -30,6 +30,7 @@ from emox_core.modeling.configuration import (
 )
 from emox_core.modeling.face import FaceTemporalHead, FaceXFormerEncoder
 from emox_core.modeling.fusion import FusionEncoder
+from emox_core.modeling.initialization import reset_lora
 from emox_core.modeling.qformer import QFormerResampler
 
 AutoModel.register(FaceXFormerConfig, FaceXFormerEncoder, exist_ok=True)
@@ -68,6 +69,26 @@ class NanoEmoXPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["Qwen2DecoderLayer", "CLIPEncoderLayer", "HubertEncoderLayerStableLayerNorm"]
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """transformers' init, then the official initial values of the trainable parts (resampler, face head and
+        fusion rules, LoRA B = 0: :mod:`emox_core.modeling.initialization`).
+
+        transformers runs this after building (``post_init``) and for the weights a checkpoint lacks
+        (``from_pretrained``); its generic rule would draw every new Linear, LoRA's B included, from
+        N(0, 0.02). The guard leaves loaded weights alone.
+        """
+        from transformers import initialization as hf_init
+
+        super().initialize_weights()
+        with hf_init.guard_torch_init_functions():
+            for name in ADAPTER_MODULES:
+                module = getattr(self, name, None)
+                if module is not None:
+                    module.official_init()
+            if getattr(self, "language_model", None) is not None:
+                reset_lora(self.language_model)
 
 
 class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin):

@@ -4,6 +4,10 @@ Official recipe (waHAHJIAHAO/Nano-EmoX @ b08f985 ``models/nano_emox.py:26-39``):
 12 heads, FFN 3072), cross-attention in every layer, random init, 32 learned queries, a learned position
 embedding (frame / segment index) added to the encoder features, then a Linear to the LM width.
 transformers' ``Blip2QFormerModel`` is that same network without the text branch.
+
+Initial values (:meth:`QFormerResampler.official_init`, official-code-notes §1.4): the Q-Former BERT-style
+N(0, 0.02), the queries N(0, 0.02), the position embedding N(0, 1) (``nn.Embedding``'s default, kept by the
+official code) and the projector torch's default Linear init.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import Blip2QFormerConfig, Blip2QFormerModel
+
+from emox_core.modeling.initialization import bert_init
 
 
 class QFormerResampler(nn.Module):
@@ -27,6 +33,14 @@ class QFormerResampler(nn.Module):
         self.query_tokens = nn.Parameter(torch.randn(1, num_queries, hidden_size) * qformer_config.initializer_range)
         self.qformer = Blip2QFormerModel(qformer_config)
         self.projector = nn.Linear(hidden_size, output_dim)
+
+    def official_init(self) -> None:
+        """Re-draw every weight as the official code initialises it (see the module docstring)."""
+        std = self.qformer.config.initializer_range
+        bert_init(self.qformer, std)
+        nn.init.normal_(self.query_tokens, mean=0.0, std=std)
+        self.position_embedding.reset_parameters()
+        self.projector.reset_parameters()
 
     def forward(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """``positions`` (N,) long: the frame or segment each of the N features comes from."""

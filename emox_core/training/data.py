@@ -1,14 +1,22 @@
 """What the trainer reads: the recipe's manifests as one indexable set, the mixture sampler that draws
 from them with the recipe's weights, and the collator that turns samples into model batches (raw media,
-or the frozen encoders' cached outputs)."""
+or the frozen encoders' cached outputs).
+
+Two things the official loader does on every draw are done here, deterministically: the question is one of
+the task's training phrasings at random (4 for ERI, 5 for OV-MER; ``random.choice`` in the official
+``base_dataset.py``), and an over-length sample is skipped for another draw from the same source (official:
+up to 10 tries). Both follow from the draw's own random number, which the sampler yields with the index, so a
+resumed run asks the same questions and skips the same samples as an uninterrupted one.
+"""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,17 +27,23 @@ from emox_core.errors import EmoxError
 from emox_core.modeling.modeling_nano_emox import MediaFeatures
 from emox_core.processing import IGNORE_INDEX, Example, NanoEmoXProcessor
 from emox_core.samples import load_sample_media, sample_to_example
-from emox_core.training.features import FeatureCache
+from emox_core.tasks import get_task
 from emox_core.training.recipe import DataSource
 
+if TYPE_CHECKING:
+    from emox_core.training.features import FeatureCache
+
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
+# Draws tried for one position before an over-length streak is an error (the official loader's retry count).
+MAX_DRAWS = 10
 
 
-class MixtureSampler(Sampler[int]):
+class MixtureSampler(Sampler[tuple[int, int]]):
     """Draws ``num_samples`` indices of a concatenated set: each draw picks a source with probability
     proportional to its weight, then the next sample of that source's current shuffle (a new shuffle
-    when one is used up). The order is a pure function of the seed; ``start`` skips the first draws,
-    which is how a resumed run continues exactly where the checkpoint left off."""
+    when one is used up). Each index comes with the draw's own random number (question variant,
+    replacement of an over-length sample). Both are a pure function of the seed; ``start`` skips the first
+    draws, which is how a resumed run continues exactly where the checkpoint left off."""
 
     def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int, num_samples: int,
                  start: int = 0) -> None:
@@ -43,9 +57,10 @@ class MixtureSampler(Sampler[int]):
         self.num_samples = num_samples
         self.start = start
 
-    def indices(self) -> Iterator[int]:
-        """The whole sequence from position 0 (``__iter__`` skips ``start`` of it)."""
+    def indices(self) -> Iterator[tuple[int, int]]:
+        """The whole sequence of (index, draw number) from position 0 (``__iter__`` skips ``start`` of it)."""
         rng = np.random.default_rng([self.seed, 0x5EED])
+        draws = np.random.default_rng([self.seed, 0xD4A5])  # a stream of its own: the order stays as it was
         orders = [rng.permutation(n) for n in self.sizes]
         cursors = [0] * len(self.sizes)
         for _ in range(self.num_samples):
@@ -53,10 +68,10 @@ class MixtureSampler(Sampler[int]):
             if cursors[source] == self.sizes[source]:
                 orders[source] = rng.permutation(self.sizes[source])
                 cursors[source] = 0
-            yield self.offsets[source] + int(orders[source][cursors[source]])
+            yield self.offsets[source] + int(orders[source][cursors[source]]), int(draws.integers(2**31))
             cursors[source] += 1
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         for position, index in enumerate(self.indices()):
             if position >= self.start:
                 yield index
@@ -108,13 +123,16 @@ def load_sources(sources: dict[str, DataSource], split: str = "train") -> list[l
 
 
 class TrainingSet(Dataset):
-    """The sources concatenated; an item is the model input of one sample (media decoded through the media
-    cache, or its cached encoder features) plus its index."""
+    """The sources concatenated. An item is drawn by ``(index, draw)`` (the sampler's pair; a bare index means
+    draw 0): the model input of that sample, its question chosen by the draw, with media decoded through the
+    media cache or read from the feature cache; an over-length sample is replaced by another of its source."""
 
     def __init__(self, sources: list[list[Item]], processor: NanoEmoXProcessor,
                  features: FeatureCache | None = None, media_cache: str | None = None) -> None:
         self.items = [item for items in sources for item in items]
         self.sizes = [len(items) for items in sources]
+        self.names = [items[0].name for items in sources]
+        self.offsets = np.cumsum([0, *self.sizes])[:-1].tolist()
         self.processor = processor
         self.features = features
         self.media_cache = media_cache
@@ -122,27 +140,61 @@ class TrainingSet(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def example(self, index: int, with_media: bool = True) -> Example:
+    def example(self, index: int, with_media: bool = True, draw: int = 0) -> Example:
+        """Sample ``index`` as a model input, asking the training question that ``draw`` picks."""
+        item = self.items[index]
+        example = sample_to_example(item.sample, self.processor, None, item.source.layout, variant=draw)
+        return replace(example, **self._media(item)) if with_media else example
+
+    def _media(self, item: Item) -> dict[str, Any]:
         from emox_core.media.cache import MediaCache
 
-        item = self.items[index]
-        media = None
-        if with_media:
-            cache = MediaCache(self.media_cache) if self.media_cache else None
-            media = load_sample_media(item.sample, item.source.root(), self.processor, cache)
-        return sample_to_example(item.sample, self.processor, media, item.source.layout)
+        cache = MediaCache(self.media_cache) if self.media_cache else None
+        media = load_sample_media(item.sample, item.source.root(), self.processor, cache)
+        return {"frames": media.frames, "audio": media.waveform, "faces": media.faces}
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def question_index(self, index: int, draw: int) -> int:
+        """Which of the sample's task questions the draw asks (-1: the manifest gives the question)."""
+        sample = self.items[index].sample
+        if "question" in sample.prompt_fields:
+            return -1
+        return draw % len(get_task(sample.task).questions)
+
+    def resolve(self, index: int, draw: int) -> tuple[int, list[int]]:
+        """The index actually trained on for this draw, and the over-length ones skipped before it (each
+        replacement is a sample of the same source picked by the draw, as the official loader redraws)."""
+        skipped: list[int] = []
+        source = bisect.bisect_right(self.offsets, index) - 1
+        rng = np.random.default_rng([draw, 0x5C1F])
+        while not self.processor.fits(self.example(index, with_media=False, draw=draw)):
+            skipped.append(index)
+            if len(skipped) == MAX_DRAWS:
+                item = self.items[skipped[0]]
+                raise EmoxError(
+                    f"data.{item.name}: {MAX_DRAWS} draws in a row exceed max_length "
+                    f"{self.processor.settings.max_length} tokens (e.g. sample {item.sample.id}); shorten their "
+                    "subtitles/histories or raise model.config.max_sequence_length")
+            index = self.offsets[source] + int(rng.integers(self.sizes[source]))
+        return index, skipped
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, draw = key if isinstance(key, tuple) else (key, 0)
+        index, skipped = self.resolve(index, draw)
+        out = {"index": index, "question": self.question_index(index, draw), "skipped": skipped}
         if self.features is None:
-            return {"index": index, "example": self.example(index)}
+            return {**out, "example": self.example(index, draw=draw)}
         item = self.items[index]
         cached = self.features.get(self.features.sample_key(item.sample, item.source.root()))
-        return {"index": index, "example": self.example(index, with_media=False), "features": cached}
+        return {**out, "example": self.example(index, with_media=False, draw=draw), "features": cached}
 
     def fingerprint(self) -> str:
         """Identifies the sample list (ids and sources); stored with the sampler state."""
         ids = [f"{item.name}:{item.sample.id}" for item in self.items]
         return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+
+    def sample_id(self, index: int) -> str:
+        """``source:sample id`` of an index, as the train log names skipped samples."""
+        return f"{self.items[index].name}:{self.items[index].sample.id}"
 
 
 class Collator:
@@ -156,6 +208,8 @@ class Collator:
         if "labels" not in batch:
             batch["labels"] = torch.full_like(batch["input_ids"], IGNORE_INDEX)
         batch["sample_index"] = torch.tensor([item["index"] for item in items])
+        batch["sample_question"] = torch.tensor([item["question"] for item in items])
+        batch["skipped_index"] = torch.tensor([i for item in items for i in item["skipped"]], dtype=torch.long)
         if "features" in items[0]:
             for key in MEDIA_KEYS:
                 batch.pop(key, None)
@@ -169,7 +223,8 @@ class Collator:
         return batch
 
 
-def source_summary(sources: list[list[Item]]) -> list[tuple[str, int, float]]:
+def source_summary(dataset: TrainingSet, weights: Sequence[float]) -> list[tuple[str, int, float]]:
     """(source name, samples, share of draws) per source, for the start-of-run lines."""
-    total = sum(items[0].source.weight for items in sources)
-    return [(items[0].name, len(items), items[0].source.weight / total) for items in sources]
+    total = float(sum(weights))
+    return [(name, size, weight / total) for name, size, weight in zip(dataset.names, dataset.sizes, weights,
+                                                                      strict=True)]

@@ -60,6 +60,7 @@ def feature_key(model: Any, processor: Any) -> dict[str, Any]:
     settings = processor.media_settings()
     return {"format": FEATURE_FORMAT, "towers": towers, "media": settings.to_dict(),
             "media_fingerprint": settings.fingerprint(),
+            "audio_normalization": processor.settings.audio_normalization,
             "selection": {k: getattr(model.config, k) for k in _SELECTION_FIELDS}}
 
 
@@ -127,8 +128,9 @@ def encode_example(model: Any, processor: Any, example: Any) -> dict[str, torch.
 
 def fill_cache(cache: FeatureCache, model: Any, processor: Any, dataset: Any, rank: int = 0, world: int = 1,
                progress: Callable[[int, int], None] | None = None) -> int:
-    """Compute the missing entries for the samples of ``dataset`` (a :class:`~emox_core.training.data.TrainingSet`);
-    rank ``r`` of ``world`` takes every ``world``-th sample. Returns the number computed here."""
+    """Compute the missing entries for the samples of ``dataset`` (anything with ``items`` and ``example(i)``,
+    i.e. the trainer's data set); rank ``r`` of ``world`` takes every ``world``-th sample. Returns the number
+    computed here."""
     computed = 0
     mine = range(rank, len(dataset.items), world)
     for done, index in enumerate(mine, start=1):
@@ -141,27 +143,3 @@ def fill_cache(cache: FeatureCache, model: Any, processor: Any, dataset: Any, ra
             progress(done, len(mine))
     cache.hashes.save_hashes()
     return computed
-
-
-def prepare_features(recipe: Any) -> tuple[Path, int, int]:
-    """``emox prepare features``: fill ``recipe.feature_cache`` for the recipe's training data (one process).
-
-    Returns (cache root, entries computed, samples).
-    """
-    from rich.progress import Progress
-
-    from emox_core.training.checkpoint import build_recipe_model, frozen_dtype
-    from emox_core.training.data import TrainingSet, load_sources
-
-    if not recipe.feature_cache:
-        raise EmoxError("recipe feature_cache: not set (feature_cache=DIR)")
-    model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))
-    if torch.cuda.is_available():
-        model.cuda()
-    cache = FeatureCache(recipe.feature_cache, feature_key(model, processor))
-    dataset = TrainingSet(load_sources(recipe.active_sources()), processor, cache, recipe.media_cache)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("features", total=len(dataset))
-        computed = fill_cache(cache, model, processor, dataset,
-                              progress=lambda done, total: bar.update(task, completed=done))
-    return cache.root, computed, len(dataset)

@@ -1,5 +1,6 @@
-"""Run logging: a rich progress line (loss, lr, samples/s, ETA), ``train_log.jsonl`` (one line per
-optimizer step with the sample indices it consumed, so a resumed run can be compared with an uninterrupted
+"""Run logging: a rich progress line (loss, lr, samples/s, ETA) and a time estimate after the first steps,
+``train_log.jsonl`` (one line per logged optimizer step with the sample indices it consumed, the question
+each was asked and the over-length samples skipped, so a resumed run can be compared with an uninterrupted
 one) and a PNG loss curve at the end."""
 
 from __future__ import annotations
@@ -19,10 +20,27 @@ LOSS_PNG = "loss.png"
 
 
 def read_train_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a train log; a last line cut short by a killed run is left out."""
     path = Path(path)
     if path.is_dir():
         path = path / TRAIN_LOG
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def format_duration(seconds: float) -> str:
+    """``3 h 05 min``, ``4 min 10 s`` or ``12 s``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def truncate_train_log(path: Path, step: int) -> None:
@@ -53,14 +71,16 @@ def plot_loss(records: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 class ProgressCallback(TrainerCallback):
-    """Main process only: a rich progress bar on a terminal, one plain line per log event otherwise."""
+    """Main process only: a rich progress bar on a terminal, one plain line per log event otherwise, and one
+    line with the estimated time of the whole run once the first ``estimate_after`` steps are done."""
 
-    def __init__(self, samples_per_step: int, quiet: bool = False) -> None:
+    def __init__(self, samples_per_step: int, quiet: bool = False, estimate_after: int = 5) -> None:
         from rich.console import Console
 
         self.console = Console(stderr=True)
         self.samples_per_step = samples_per_step
         self.quiet = quiet
+        self.estimate_after = estimate_after
         self.progress: Any = None
         self.task: Any = None
         self.start_step = 0
@@ -75,6 +95,17 @@ class ProgressCallback(TrainerCallback):
                                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=self.console)
             self.progress.start()
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        done = state.global_step - self.start_step
+        remaining = state.max_steps - self.start_step
+        if self.quiet or not state.is_world_process_zero or done != min(self.estimate_after, remaining):
+            return
+        per_step = (time.time() - self.start_time) / done
+        self.console.print(
+            f"estimated time: {format_duration(per_step * remaining)} for {remaining:,} optimizer steps "
+            f"({per_step:.2f} s/step over the first {done}; {self.samples_per_step / per_step:.1f} samples/s)",
+            highlight=False, soft_wrap=True)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs or self.quiet:

@@ -3,7 +3,8 @@
 A recipe may ``extends:`` another one (by name or path) and only state what differs; that is how the
 ablations and the ``tiny/`` recipes stay small. ``key=value`` overrides from the command line (the
 torchtune way, dotted paths, ``data.mintrec.weight=2``) are applied last; values are parsed as YAML. Unknown
-keys are refused, so a typo never trains silently with a default. The resolved recipe is written
+keys are refused, so a typo never trains silently with a default, and every value is checked by type and
+range (:mod:`.schema`): a bad one stops with one line naming its key. The resolved recipe is written
 beside the outputs (``recipe.yaml``) and is all :func:`~emox_core.training.checkpoint.load_trained`
 needs to rebuild the model.
 """
@@ -12,16 +13,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from emox_core.curriculum import get_phase
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_text
+from emox_core.training.schema import build, setting
 
 RECIPE_FILE = "recipe.yaml"
 # ``emox train --phase N`` picks these recipes.
@@ -36,12 +39,12 @@ class ModelSpec:
     to initialise the trainable weights from."""
 
     preset: str = "nano-emox-2b"
-    backbones: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
+    backbones: dict[str, str] = setting(factory=dict)
+    config: dict[str, Any] = setting(factory=dict)
     init_from: str | None = None
     # Seed of the model's random initialisation, kept apart from the training seed so the random towers
     # of the tiny preset (and every not-yet-trained adapter) are the same in each phase.
-    build_seed: int = 0
+    build_seed: int = setting(0, ge=0)
 
 
 @dataclass
@@ -53,10 +56,10 @@ class DataSource:
 
     manifest: str | None = None
     data_root: str | None = None
-    weight: float = 1.0
+    weight: float = setting(1.0, ge=0)
     layout: str = "multimodal"
     task: str | None = None
-    synthetic: int | None = None
+    synthetic: int | None = setting(None, ge=1)
 
     def manifest_path(self) -> Path:
         if self.manifest:
@@ -82,42 +85,54 @@ class DataSource:
 
 @dataclass
 class OptimSpec:
-    """AdamW + linear warmup from ``warmup_lr`` to ``lr``, then cosine to ``min_lr`` over the remaining
-    steps (the schedule the official ``linear_warmup_cosine_lr`` was meant to run, official-code-notes §3.3)."""
+    """AdamW + linear warmup from ``warmup_lr`` to ``lr`` over the first ``warmup_samples`` samples, then
+    cosine to ``min_lr`` over the rest of the phase (the schedule the official ``linear_warmup_cosine_lr``
+    was meant to run, official-code-notes §3.3). ``max_grad_norm: 0`` turns clipping off."""
 
-    lr: float = 8e-6
-    min_lr: float = 8e-6
-    warmup_lr: float = 5e-7
-    warmup_steps: int = 5000
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    max_grad_norm: float = 1.0
+    lr: float = setting(8e-6, gt=0)
+    min_lr: float = setting(8e-6, ge=0)
+    warmup_lr: float = setting(5e-7, ge=0)
+    warmup_samples: int = setting(15_000, ge=0)
+    weight_decay: float = setting(0.05, ge=0)
+    betas: tuple[float, float] = setting((0.9, 0.999), ge=0, lt=1)
+    max_grad_norm: float = setting(1.0, ge=0)
+
+    RENAMED: ClassVar[dict[str, str]] = {
+        "warmup_steps": "renamed warmup_samples: the warmup is counted in samples, e.g. optim.warmup_samples=15000"}
 
 
 @dataclass
 class Recipe:
-    phase: str = "3"
-    model: ModelSpec = field(default_factory=ModelSpec)
+    """One phase's training. Its length is counted in **samples** (the unit that does not change with the
+    micro-batch, the accumulation or the number of processes); ``save_every`` and ``log_every`` count
+    optimizer steps, each ``batch_size x grad_accum x processes`` samples."""
+
+    phase: str = setting("3", number_as_text=True)
+    model: ModelSpec = setting(factory=ModelSpec)
     # Sources by name, so an ablation or an override changes one of them (``data.mintrec.weight=3``).
-    data: dict[str, DataSource] = field(default_factory=dict)
+    data: dict[str, DataSource] = setting(factory=dict)
     trainable: list[str] | None = None
-    optim: OptimSpec = field(default_factory=OptimSpec)
-    batch_size: int = 3
-    grad_accum: int = 4
-    max_steps: int = 300_000
-    precision: str = "auto"
-    seed: int = 42
+    optim: OptimSpec = setting(factory=OptimSpec)
+    batch_size: int = setting(3, ge=1)
+    grad_accum: int = setting(4, ge=1)
+    max_samples: int = setting(900_000, ge=1)
+    precision: str = setting("auto", choices=PRECISIONS)
+    seed: int = setting(42, ge=0)
     output_dir: str = "runs/p2e-phase3"
-    save_every: int = 5000
-    save_total_limit: int | None = 3
-    log_every: int = 10
+    save_every: int = setting(1250, ge=1)
+    save_total_limit: int | None = setting(3, ge=1, hint="null keeps every checkpoint")
+    log_every: int = setting(10, ge=1)
     feature_cache: str | None = None
     media_cache: str | None = None
-    num_workers: int = 2
+    num_workers: int = setting(2, ge=0)
     deepspeed: str | None = None
     ddp_find_unused_parameters: bool = True
     tensorboard: bool = True
     name: str = ""
+
+    RENAMED: ClassVar[dict[str, str]] = {
+        "max_steps": "renamed max_samples: the budget is counted in samples (optimizer steps x batch_size x "
+                     "grad_accum x processes), e.g. max_samples=1200"}
 
     def trainable_modules(self) -> list[str]:
         """The recipe's trainable list, or the curriculum's default for its phase."""
@@ -126,6 +141,10 @@ class Recipe:
     def active_sources(self) -> dict[str, DataSource]:
         """The sources that are drawn from (weight > 0)."""
         return {k: s for k, s in self.data.items() if s.weight > 0}
+
+    def budget(self, processes: int = 1) -> Budget:
+        """The run's length in samples and optimizer steps when trained by ``processes`` processes."""
+        return Budget(self.max_samples, self.optim.warmup_samples, self.batch_size, self.grad_accum, processes)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -136,6 +155,38 @@ class Recipe:
         path = Path(directory) / RECIPE_FILE
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A recipe's training length for a number of processes: ``samples`` drawn in ``steps`` optimizer steps of
+    ``samples_per_step`` (micro-batch x accumulation x processes); the last step may overrun ``samples`` by
+    less than one step."""
+
+    samples: int
+    warmup_samples: int
+    batch_size: int
+    grad_accum: int
+    processes: int
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.batch_size * self.grad_accum * self.processes
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(self.samples / self.samples_per_step)
+
+    @property
+    def warmup_steps(self) -> float:
+        """The warmup in optimizer steps (fractional: the schedule is a function of the step)."""
+        return self.warmup_samples / self.samples_per_step
+
+    def describe(self) -> str:
+        devices = f"{self.processes} process{'es' if self.processes > 1 else ''}"
+        return (f"{self.samples:,} samples = {self.steps:,} optimizer steps x {self.samples_per_step} samples/step "
+                f"(micro-batch {self.batch_size} x accumulation {self.grad_accum} x {devices}); warmup "
+                f"{self.warmup_samples:,} samples ({self.warmup_steps:,.1f} steps)")
 
 
 def recipe_dirs() -> list[Path]:
@@ -235,50 +286,23 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             raise EmoxError(f"override {key}: {'.'.join(parts[:i])} is not a mapping or list")
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """A dataclass from a mapping, refusing unknown keys (``where`` names the recipe section)."""
-    if not isinstance(data, dict):
-        raise EmoxError(f"recipe {where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise EmoxError(f"recipe {where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
-    return cls(**{k: _coerce(v, known[k].type, f"{where}.{k}") for k, v in data.items()})
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Numbers written as strings (YAML 1.1 reads ``1e-4`` as a string) become the field's number type."""
-    kind = str(annotation).split(" |")[0]
-    if isinstance(value, str) and kind in ("float", "int"):
-        try:
-            return float(value) if kind == "float" else int(value)
-        except ValueError:
-            raise EmoxError(f"recipe {where}: expected a number, got {value!r}") from None
-    return value
-
-
 def recipe_from_dict(data: dict[str, Any], name: str = "") -> Recipe:
-    """Validate a merged mapping into a :class:`Recipe`."""
-    data = dict(data)
-    model = _build(ModelSpec, data.pop("model", {}) or {}, "model")
-    optim = _build(OptimSpec, data.pop("optim", {}) or {}, "optim")
-    optim.betas = tuple(float(b) for b in optim.betas)  # type: ignore[assignment]
-    sources = data.pop("data", {}) or {}
-    if not isinstance(sources, dict):
-        raise EmoxError("recipe data: expected a mapping of source name -> {manifest, data_root, weight, ...}")
-    recipe = _build(Recipe, data, "top level")
-    recipe.model, recipe.optim = model, optim
-    recipe.data = {str(k): _build(DataSource, s, f"data.{k}") for k, s in sources.items()}
-    if any(s.weight < 0 for s in recipe.data.values()):
-        raise EmoxError("recipe data: weights must be >= 0")
+    """Validate a merged mapping into a :class:`Recipe`: every field by type and range, then what depends on
+    other parts of emox (phase, layouts, task names)."""
+    from emox_core.processing import LAYOUTS
+    from emox_core.tasks import get_task
+
+    recipe = build(Recipe, data, "")
     recipe.name = recipe.name or name
-    recipe.phase = str(recipe.phase)
     get_phase(recipe.phase)
-    if recipe.precision not in PRECISIONS:
-        raise EmoxError(f"recipe precision: {recipe.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    for key in ("batch_size", "grad_accum", "max_steps", "save_every", "log_every"):
-        if int(getattr(recipe, key)) < 1:
-            raise EmoxError(f"recipe {key}: must be >= 1, got {getattr(recipe, key)}")
+    for key, source in recipe.data.items():
+        if source.layout not in LAYOUTS:
+            raise EmoxError(f"recipe data.{key}.layout: {source.layout!r} is not one of {', '.join(LAYOUTS)}")
+        if source.task is not None:
+            try:
+                source.task = get_task(source.task).name
+            except EmoxError as exc:
+                raise EmoxError(f"recipe data.{key}.task: {exc}") from None
     if not recipe.active_sources():
         raise EmoxError("recipe data: no data source with a weight > 0")
     return recipe
@@ -305,4 +329,16 @@ def read_saved_recipe(directory: str | os.PathLike[str]) -> Recipe:
     path = Path(directory) / RECIPE_FILE
     if not path.is_file():
         raise EmoxError(f"{path}: not found (is {directory} an emox training output or checkpoint?)")
-    return recipe_from_dict(_read_yaml(path))
+    return recipe_from_dict(_upgrade_saved(_read_yaml(path)))
+
+
+def _upgrade_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """A recipe.yaml written before the budget was counted in samples (``max_steps``, ``warmup_steps``) in
+    today's keys, so older outputs still load (one process assumed)."""
+    per_step = int(data.get("batch_size", 3)) * int(data.get("grad_accum", 4))
+    if "max_steps" in data:
+        data["max_samples"] = int(data.pop("max_steps")) * per_step
+    optim = data.get("optim")
+    if isinstance(optim, dict) and "warmup_steps" in optim:
+        optim["warmup_samples"] = int(optim.pop("warmup_steps")) * per_step
+    return data

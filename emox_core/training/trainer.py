@@ -2,9 +2,10 @@
 launch`` and DeepSpeed ZeRO work unchanged).
 
 What the subclass changes, LLaVA-style (architecture-notes §6): the mixture sampler instead of a random
-one; the official weight-decay groups; warmup + cosine to a minimum lr; checkpoints that hold only the
-trainable-kind weights (adapters + LoRA, in every checkpoint) plus the sampler position, written under
-``.staging/`` and renamed into place; a loud error for a batch without supervised tokens (LLaVA #1166).
+one; the official weight-decay groups; warmup + cosine to a minimum lr over the recipe's sample budget;
+checkpoints that hold only the trainable-kind weights (adapters + LoRA, in every checkpoint) plus the sampler
+position, written under ``.staging/`` and renamed into place; a loud error for a batch without supervised
+tokens (LLaVA #1166); the questions asked and the over-length samples skipped, in the train log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from emox_core.errors import EmoxError
-from emox_core.fileio import atomic_write_json
+from emox_core.fileio import atomic_write_json, atomic_write_text
+from emox_core.modeling.modeling_nano_emox import ADAPTERS_FILE
 from emox_core.processing import IGNORE_INDEX
 from emox_core.training.checkpoint import (
     build_recipe_model,
@@ -30,6 +32,7 @@ from emox_core.training.checkpoint import (
     save_trainable,
 )
 from emox_core.training.data import Collator, MixtureSampler, TrainingSet, load_sources, source_summary
+from emox_core.training.features import FeatureCache, feature_key, fill_cache
 from emox_core.training.logs import (
     LOSS_PNG,
     TRAIN_LOG,
@@ -38,22 +41,23 @@ from emox_core.training.logs import (
     read_train_log,
     truncate_train_log,
 )
-from emox_core.training.recipe import OptimSpec, Recipe
+from emox_core.training.recipe import Budget, OptimSpec, Recipe
 
 SAMPLER_FILE = "sampler.json"
 STAGING = ".staging"
 
 
-def lr_at(step: int, optim: OptimSpec, total_steps: int) -> float:
+def lr_at(step: int, optim: OptimSpec, total_steps: int, warmup_steps: float) -> float:
     """Linear warmup ``warmup_lr -> lr`` over ``warmup_steps``, then cosine ``lr -> min_lr`` over the rest.
 
     This is the official ``linear_warmup_cosine_lr`` as intended (official-code-notes §3.3: there the
     warmup never ran and the cosine started at step 5000 of T); the lr of optimizer step ``step`` (0-based).
+    ``warmup_steps`` is the recipe's ``warmup_samples`` in steps (:attr:`Budget.warmup_steps`).
     """
-    if step < optim.warmup_steps:
-        return optim.warmup_lr + (optim.lr - optim.warmup_lr) * step / optim.warmup_steps
-    span = max(total_steps - optim.warmup_steps, 1)
-    progress = min((step - optim.warmup_steps) / span, 1.0)
+    if step < warmup_steps:
+        return optim.warmup_lr + (optim.lr - optim.warmup_lr) * step / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    progress = min((step - warmup_steps) / span, 1.0)
     return optim.min_lr + (optim.lr - optim.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -67,14 +71,15 @@ class EmoxTrainer(Trainer):
     """``Trainer`` with the P2E recipe's sampler, optimizer groups, schedule and trainable-only checkpoints."""
 
     def __init__(self, *args: Any, recipe: Recipe, processor: Any, mixture: MixtureSampler, data_id: str,
-                 **kwargs: Any) -> None:
+                 budget: Budget, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.processor = processor
         self.mixture = mixture
         self.data_id = data_id
+        self.budget = budget
         self.log_path = Path(self.args.output_dir) / TRAIN_LOG
-        self._pending_indices: list[int] = []
+        self._pending: dict[str, list[Any]] = {"samples": [], "questions": [], "skipped": []}
         self._staging_root: str | None = None
         self._rng_checkpoint: str | None = None
 
@@ -87,29 +92,33 @@ class EmoxTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
         if self.lr_scheduler is None:
-            optim, base = self.recipe.optim, self.recipe.optim.lr
+            optim, base, warmup = self.recipe.optim, self.recipe.optim.lr, self.budget.warmup_steps
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer or self.optimizer, lambda step: lr_at(step, optim, num_training_steps) / base)
+                optimizer or self.optimizer, lambda step: lr_at(step, optim, num_training_steps, warmup) / base)
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         indices = inputs.pop("sample_index")
+        questions = inputs.pop("sample_question")
+        skipped = inputs.pop("skipped_index")
         if not bool((inputs["labels"][:, 1:] != IGNORE_INDEX).any()):
             raise EmoxError(f"batch of samples {indices.tolist()}: no supervised token (every label is masked; "
-                            "empty targets, or prompts cut at max_length?)")
-        self._pending_indices.extend(indices.tolist())
+                            "empty targets?)")
+        self._pending["samples"].extend(indices.tolist())
+        self._pending["questions"].extend(questions.tolist())
+        self._pending["skipped"].extend(self.train_dataset.sample_id(i) for i in skipped.tolist())
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)
         if "loss" in logs and self.is_world_process_zero():
             record = {"step": self.state.global_step, "loss": logs["loss"], "lr": logs.get("learning_rate"),
-                      "samples": self._pending_indices}
+                      **self._pending}
             with open(self.log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-        self._pending_indices = []
+        self._pending = {key: [] for key in self._pending}
 
     # ------------------------------------------------------------------ checkpoints
     def train(self, resume_from_checkpoint: str | None = None, **kwargs: Any) -> Any:
@@ -163,6 +172,8 @@ class EmoxTrainer(Trainer):
 
 
 def training_arguments(recipe: Recipe) -> TrainingArguments:
+    """The Trainer's arguments for ``recipe``; ``max_steps`` is a placeholder until the number of processes is
+    known (:func:`run_training` sets it from the sample budget)."""
     precision = resolve_precision(recipe.precision)
     report = "none"
     if recipe.tensorboard:
@@ -175,7 +186,7 @@ def training_arguments(recipe: Recipe) -> TrainingArguments:
             pass
     return TrainingArguments(
         output_dir=recipe.output_dir, per_device_train_batch_size=recipe.batch_size,
-        gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.max_steps, learning_rate=recipe.optim.lr,
+        gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.budget().steps, learning_rate=recipe.optim.lr,
         weight_decay=recipe.optim.weight_decay, adam_beta1=recipe.optim.betas[0],
         adam_beta2=recipe.optim.betas[1], max_grad_norm=recipe.optim.max_grad_norm, logging_steps=recipe.log_every,
         save_strategy="steps", save_steps=recipe.save_every, save_total_limit=recipe.save_total_limit,
@@ -205,22 +216,65 @@ def trainable_table(model: torch.nn.Module, trainable: list[str]) -> Any:
     return table
 
 
+def training_data(recipe: Recipe, model: torch.nn.Module, processor: Any) -> TrainingSet:
+    """The recipe's training samples (with the feature cache of this model, when the recipe names one)."""
+    cache = FeatureCache(recipe.feature_cache, feature_key(model, processor)) if recipe.feature_cache else None
+    return TrainingSet(load_sources(recipe.active_sources()), processor, cache, recipe.media_cache)
+
+
+def prepare_features(recipe: Recipe) -> tuple[Path, int, int]:
+    """``emox prepare features``: fill ``recipe.feature_cache`` for the recipe's training data (one process).
+
+    Returns (cache root, entries computed, samples).
+    """
+    from rich.progress import Progress
+
+    if not recipe.feature_cache:
+        raise EmoxError("recipe feature_cache: not set (feature_cache=DIR)")
+    model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))
+    if torch.cuda.is_available():
+        model.cuda()
+    dataset = training_data(recipe, model, processor)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("features", total=len(dataset))
+        computed = fill_cache(dataset.features, model, processor, dataset,
+                              progress=lambda done, total: bar.update(task, completed=done))
+    return dataset.features.root, computed, len(dataset)
+
+
+def _checkpoint_to_resume(output: Path, resume: bool, console: Any) -> Path | None:
+    """The checkpoint a run continues from, or None to start from the beginning.
+
+    A run killed before its first checkpoint was complete (even while writing it) left nothing to continue:
+    ``--resume`` and a plain rerun then both start anew, replacing its log and half-written checkpoint (only
+    ever emox's own files). A directory with a checkpoint or a finished run is never overwritten.
+    """
+    checkpoints = list_checkpoints(output)
+    finished = (output / ADAPTERS_FILE).is_file()
+    if resume and checkpoints:
+        return checkpoints[-1]
+    if resume and finished:
+        raise EmoxError(f"{output}: --resume but this run finished without checkpoints; nothing to continue")
+    if not resume and (checkpoints or finished):
+        raise EmoxError(f"{output}: already holds a run; pass --resume to continue it or choose another output_dir")
+    if (output / TRAIN_LOG).exists():
+        console.print(f"{output}: the previous run stopped before its first checkpoint; starting from the beginning",
+                      highlight=False)
+    return None
+
+
 def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> Path:
     """Train one phase as the recipe says; returns the output directory (final trainable weights there)."""
     from rich.console import Console
     from transformers.trainer_callback import PrinterCallback
 
-    from emox_core.training.features import FeatureCache, feature_key, fill_cache
-
     console = Console(stderr=True, quiet=quiet)
     output = Path(recipe.output_dir)
-    checkpoints = list_checkpoints(output)
-    if resume and not checkpoints:
-        raise EmoxError(f"{output}: --resume but no checkpoint-* to resume from")
-    if not resume and (checkpoints or (output / TRAIN_LOG).exists()):
-        raise EmoxError(f"{output}: already holds a run; pass --resume to continue it or choose another output_dir")
+    checkpoint = _checkpoint_to_resume(output, resume, console)
     args = training_arguments(recipe)  # sets up the process group under torchrun
     main = args.process_index == 0
+    budget = recipe.budget(args.world_size)
+    args.max_steps = budget.steps
     model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))
     trainable = recipe.trainable_modules()
     if not model.set_trainable(trainable):
@@ -228,28 +282,25 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
     if main:
         console.print(trainable_table(model, trainable))
     with args.main_process_first(local=False, desc="data"):
-        sources = load_sources(recipe.active_sources())
-        cache = FeatureCache(recipe.feature_cache, feature_key(model, processor)) if recipe.feature_cache else None
-    dataset = TrainingSet(sources, processor, cache, recipe.media_cache)
+        dataset = training_data(recipe, model, processor)
+    weights = [s.weight for s in recipe.active_sources().values()]
     if main:
-        for name, count, share in source_summary(sources):
+        for name, count, share in source_summary(dataset, weights):
             console.print(f"data.{name}: {count} samples, {share:.1%} of draws", highlight=False)
-    if cache is not None:
+    if dataset.features is not None:
         from accelerate import PartialState
 
         if not recipe.deepspeed:
             model.to(args.device)  # encode on the GPU (the Trainer moves the model there anyway)
-        computed = fill_cache(cache, model, processor, dataset, args.process_index, args.world_size)
+        computed = fill_cache(dataset.features, model, processor, dataset, args.process_index, args.world_size)
         PartialState().wait_for_everyone()
-        console.print(f"feature cache {cache.root} (key {cache.hash}): {computed} entries computed here",
-                      highlight=False)
-    world_batch = recipe.batch_size * recipe.grad_accum * args.world_size
-    weights = [s.weight for s in recipe.active_sources().values()]
-    mixture = MixtureSampler(dataset.sizes, weights, recipe.seed, recipe.max_steps * world_batch)
+        console.print(f"feature cache {dataset.features.root} (key {dataset.features.hash}): {computed} entries "
+                      "computed here", highlight=False)
+    mixture = MixtureSampler(dataset.sizes, weights, recipe.seed, budget.steps * budget.samples_per_step)
     data_id = dataset.fingerprint()
-    checkpoint = None
-    if resume:
-        checkpoint = checkpoints[-1]
+    if main:
+        shutil.rmtree(output / STAGING, ignore_errors=True)  # only ever incomplete checkpoints
+    if checkpoint is not None:
         state = json.loads((checkpoint / SAMPLER_FILE).read_text())
         if state.get("data") != data_id:
             raise EmoxError(f"{checkpoint}: trained on other samples than this recipe's data; resume with the "
@@ -258,11 +309,15 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
         if main:
             truncate_train_log(output / TRAIN_LOG, int(checkpoint.name.split("-")[1]))
         console.print(f"resuming from {checkpoint} (sample position {mixture.start})", highlight=False)
+    elif main:
+        output.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output / TRAIN_LOG, "")
     if main:
         recipe.save(output)
+        console.print(f"budget: {budget.describe()}", highlight=False, soft_wrap=True)
     trainer = EmoxTrainer(model=model, args=args, train_dataset=dataset, data_collator=Collator(processor),
-                          recipe=recipe, processor=processor, mixture=mixture, data_id=data_id,
-                          callbacks=[ProgressCallback(world_batch, quiet)])
+                          recipe=recipe, processor=processor, mixture=mixture, data_id=data_id, budget=budget,
+                          callbacks=[ProgressCallback(budget.samples_per_step, quiet)])
     trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.save_model(str(output))  # every rank: under ZeRO-3 the adapter weights are gathered first
@@ -270,5 +325,9 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> P
         records = read_train_log(output / TRAIN_LOG)
         if records:
             plot_loss(records, output / LOSS_PNG, f"{recipe.name or 'emox'} (phase {recipe.phase})")
+        skipped = sum(len(r.get("skipped", [])) for r in records)
+        if skipped:
+            console.print(f"{skipped} over-length samples skipped for others (ids in {output / TRAIN_LOG})",
+                          highlight=False)
         console.print(f"phase {recipe.phase} done: {output}", highlight=False)
     return output

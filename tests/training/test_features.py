@@ -41,7 +41,8 @@ def test_cached_features_match_the_encoders(corpus: Path, tmp_path: Path) -> Non
     assert "vision_features" in with_features and "pixel_values" not in with_features
     assert "pixel_values" in with_media
     for batch in (with_features, with_media):
-        batch.pop("sample_index")
+        for key in ("sample_index", "sample_question", "skipped_index"):
+            batch.pop(key)
     with torch.no_grad():
         assert torch.allclose(model(**with_features).loss, model(**with_media).loss, atol=1e-5)
 
@@ -71,7 +72,7 @@ def test_a_batch_without_supervised_tokens_fails(corpus: Path, feature_dir: Path
     blank = tmp_path / "blank.jsonl"
     blank.write_text("".join(json.dumps({**json.loads(line), "target": ""}) + "\n" for line in lines))
     recipe = load_recipe("tiny/p2e-phase3", tiny_overrides(corpus, feature_dir, tmp_path / "run", **{
-        "data.synthetic.manifest": str(blank), "max_steps": 1}))
+        "data.synthetic.manifest": str(blank), "max_samples": 4}))
     with pytest.raises(EmoxError, match="no supervised token"):
         run_training(recipe, quiet=True)
 

@@ -19,8 +19,8 @@ def _train(corpus: Path, features: Path, output: Path, manifest: str) -> Path:
     from tests.training.conftest import tiny_overrides
 
     overrides = tiny_overrides(corpus, features, output, **{
-        "batch_size": 8, "grad_accum": 1, "max_steps": STEPS,
-        "optim.warmup_steps": 5, "log_every": 10, "data.synthetic.manifest": str(corpus / manifest)})
+        "batch_size": 8, "grad_accum": 1, "max_samples": STEPS * 8,
+        "optim.warmup_samples": 40, "log_every": 10, "data.synthetic.manifest": str(corpus / manifest)})
     return run_training(load_recipe("tiny/p2e-phase3", overrides), quiet=True)
 
 

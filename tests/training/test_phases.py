@@ -48,6 +48,17 @@ def test_tiny_phases_chain_then_export(corpus: Path, feature_dir: Path, tmp_path
     _export_matches(Path(previous), tmp_path / "exported", corpus)
 
 
+def test_train_prints_the_budget_and_a_time_estimate(corpus: Path, feature_dir: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from emox_cli.main import main
+
+    main(["train", "--recipe", "tiny/p2e-phase3", *tiny_overrides(corpus, feature_dir, tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert ("budget: 8 samples = 2 optimizer steps x 4 samples/step (micro-batch 2 x accumulation 2 x 1 process); "
+            "warmup 16 samples (4.0 steps)") in err
+    assert "estimated time: " in err and " for 2 optimizer steps (" in err
+
+
 def _export_matches(trained: Path, exported: Path, corpus: Path) -> None:
     from emox_cli.main import main
     from emox_core.modeling.loading import load_model
