@@ -48,7 +48,7 @@ def peak_rss_gb() -> float:
 
 def build_2b(dtype: torch.dtype) -> tuple[Any, Any]:
     """The 2.2B architecture with random weights, built directly in ``dtype`` (adapters in float32)."""
-    from emox_core.modeling.loading import keep_adapters_float32, prepare_tokenizer
+    from emox_core.modeling.backbones import prepare_tokenizer
     from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
     from emox_core.modeling.presets import nano_emox_2b_config
     from emox_core.modeling.tokenizer import build_tiny_tokenizer
@@ -63,7 +63,7 @@ def build_2b(dtype: torch.dtype) -> tuple[Any, Any]:
         model = NanoEmoXForConditionalGeneration(config).eval()
     finally:
         torch.set_default_dtype(previous)
-    keep_adapters_float32(model)
+    model.keep_adapters_float32()
     return model, NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
 
 

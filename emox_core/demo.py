@@ -79,7 +79,7 @@ def prepare_language_model(preset: str, out_dir: Path) -> dict[str, str]:
     if not (target / "config.json").is_file():
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        from emox_core.modeling.loading import load_language_model
+        from emox_core.modeling.backbones import load_language_model
 
         model, tokenizer = load_language_model(preset_config("demo").backbones["text"], None)
         # A GGUF-loaded model refuses save_pretrained (it is flagged as quantized); its weights are plain

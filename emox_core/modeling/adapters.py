@@ -111,14 +111,3 @@ def load_adapters_into(model: NanoEmoXForConditionalGeneration, path: str | Path
         for name, value in state.items():
             params[name].copy_(value.to(params[name].dtype))
     return sorted(state)
-
-
-def expected_adapter_shapes(config: NanoEmoXConfig) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every adapter weight a model of ``config`` has (built on the meta device: no memory,
-    no download)."""
-    from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
-
-    with torch.device("meta"):
-        model = NanoEmoXForConditionalGeneration(config)
-    return {name: tuple(value.shape) for name, value in model.adapter_state_dict().items()}
-

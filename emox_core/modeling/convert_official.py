@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from emox_core.errors import EmoxError
-from emox_core.modeling.adapters import LORA, branch_of, expected_adapter_shapes, write_adapters
+from emox_core.modeling.adapters import LORA, branch_of, write_adapters
 from emox_core.modeling.configuration import LORA_TARGETS, NanoEmoXConfig
+from emox_core.modeling.modeling_nano_emox import expected_adapter_shapes
 
 _QFORMER = (r"Qformer\.bert\.embeddings\.LayerNorm\.(weight|bias)", r"qformer.layernorm.\1"), \
     (r"Qformer\.bert\.encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.(query|key|value)\.(weight|bias)",

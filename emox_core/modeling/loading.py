@@ -13,164 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from emox_core.errors import EmoxError
 from emox_core.modeling.adapters import ADAPTERS_FILE, CONFIG_FILE, write_adapters
+from emox_core.modeling.backbones import from_pretrained_or_error, needed_backbones, prepare_tokenizer
 from emox_core.modeling.configuration import NanoEmoXConfig
-from emox_core.modeling.face import FaceXFormerEncoder, facexformer_from_checkpoint
-from emox_core.modeling.modeling_nano_emox import ADAPTER_MODULES, NanoEmoXForConditionalGeneration
-from emox_core.modeling.presets import TINY_TOKENIZER, configure_preset
-from emox_core.modeling.tokenizer import add_placeholder_tokens
+from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
+from emox_core.modeling.presets import configure_preset
 from emox_core.processing import PROCESSOR_FILE, NanoEmoXProcessor, ProcessorSettings
 
-FACEXFORMER_FILES = ("model.pt", "ckpts/model.pt")
-RANDOM_SOURCE = "random"
 # Written beside training outputs; read here only for directories saved before config.json named the backbones.
 LEGACY_RECIPE_FILE = "recipe.yaml"
-
-
-def _from_pretrained(cls: Any, source: str, what: str, **kwargs: Any) -> Any:
-    try:
-        return cls.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EmoxError(f"{source}: cannot load the {what} ({first})") from None
-
-
-def load_face_tower(source: str | Path, config: NanoEmoXConfig) -> FaceXFormerEncoder:
-    """FaceXFormer from its released ``model.pt`` (a file, a directory holding ``model.pt`` or ``ckpts/model.pt``,
-    or the hub id ``kartiknarayan/facexformer``) or from a ``save_pretrained`` directory."""
-    path = Path(source)
-    if path.is_file():
-        return facexformer_from_checkpoint(path, config.face_config)
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return _from_pretrained(FaceXFormerEncoder, str(path), "face encoder")
-        for name in FACEXFORMER_FILES:
-            if (path / name).is_file():
-                return facexformer_from_checkpoint(path / name, config.face_config)
-        raise EmoxError(f"{path}: no FaceXFormer model.pt or config.json in this directory")
-    from huggingface_hub import hf_hub_download
-
-    try:
-        file = hf_hub_download(str(source), FACEXFORMER_FILES[1])
-    except Exception as exc:  # noqa: BLE001 - hub errors vary (offline, missing repo, auth)
-        raise EmoxError(f"{source}: cannot fetch FaceXFormer ckpts/model.pt ({type(exc).__name__})") from None
-    return facexformer_from_checkpoint(file, config.face_config)
-
-
-def _random_tower(name: str, config: NanoEmoXConfig) -> nn.Module:
-    """A backbone with seeded random weights (``"random"`` source, float32), drawn alone from its sub-config
-    under ``config.backbone_seed``: the same config gives the same weights on every machine, whatever else is
-    initialised around it (tiny and demo presets)."""
-    from transformers import AutoModel, AutoModelForCausalLM
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.backbone_seed)
-        if name == "face":
-            return FaceXFormerEncoder(config.face_config)
-        if name == "text":
-            return AutoModelForCausalLM.from_config(config.text_config)
-        return AutoModel.from_config(config.vision_config if name == "vision" else config.speech_config)
-
-
-def load_tokenizer(source: str) -> Any:
-    """A tokenizer by name: ``emox-tiny`` (built offline), a hub id or a local directory."""
-    if source == TINY_TOKENIZER:
-        from emox_core.modeling.tokenizer import build_tiny_tokenizer
-
-        return build_tiny_tokenizer()
-    from transformers import AutoTokenizer
-
-    return _from_pretrained(AutoTokenizer, source, "tokenizer")
-
-
-def load_language_model(source: str, dtype: torch.dtype | None) -> tuple[nn.Module, Any]:
-    """The LM and its tokenizer from a hub id, a directory, or a single ``.gguf`` file (dequantised by
-    transformers; needs the ``gguf`` package)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-    location = source
-    if source.endswith(".gguf"):
-        path = Path(source)
-        if not path.is_file():
-            raise EmoxError(f"{source}: GGUF file not found")
-        location, kwargs["gguf_file"] = str(path.parent), path.name
-    model = _from_pretrained(AutoModelForCausalLM, location, "language model", **kwargs)
-    tokenizer = _from_pretrained(AutoTokenizer, location, "tokenizer",
-                                 **({"gguf_file": kwargs["gguf_file"]} if "gguf_file" in kwargs else {}))
-    return model, tokenizer
-
-
-def needed_backbones(config: NanoEmoXConfig) -> set[str]:
-    """The backbones a model of ``config`` holds (the LM always; an encoder when a branch reads it)."""
-    needed = {"text"}
-    if config.use_vision or config.use_fusion:
-        needed.add("vision")
-    if config.use_speech or config.use_fusion:
-        needed.add("speech")
-    if config.use_face:
-        needed.add("face")
-    return needed
-
-
-def load_backbones(config: NanoEmoXConfig, sources: dict[str, str], dtype: torch.dtype | None = None,
-                   tokenizer: Any = None) -> tuple[dict[str, nn.Module], Any]:
-    """Load each needed backbone from its source (hub id, local dir, ``.gguf`` file for the LM, or ``"random"``
-    for seeded random weights) and return them with the tokenizer: ``tokenizer`` if given, else the one
-    ``config.tokenizer_source`` names, else the LM's own.
-
-    The sub-configs of ``config`` are replaced by the loaded ones and ``config.backbones`` records the
-    sources, so the saved config describes the weights actually used.
-    """
-    from transformers import CLIPVisionModel, HubertModel
-
-    needed = needed_backbones(config)
-    missing = sorted(needed - set(sources))
-    if missing:
-        raise EmoxError(f"no source given for backbone(s) {', '.join(missing)} (hub id, local directory or 'random')")
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    loaders = {
-        "vision": lambda src: _from_pretrained(CLIPVisionModel, src, "vision encoder (CLIP)", **kwargs),
-        "speech": lambda src: _from_pretrained(HubertModel, src, "speech encoder (HuBERT)", **kwargs),
-        "face": lambda src: load_face_tower(src, config),
-    }
-    towers: dict[str, nn.Module] = {}
-    for name, attribute in (("vision", "vision_config"), ("speech", "speech_config"), ("face", "face_config")):
-        if name in needed:
-            source = str(sources[name])
-            towers[name] = _random_tower(name, config) if source == RANDOM_SOURCE else loaders[name](source)
-            setattr(config, attribute, towers[name].config)
-    if tokenizer is None and config.tokenizer_source:
-        tokenizer = load_tokenizer(config.tokenizer_source)
-    text_source = str(sources["text"])
-    if text_source == RANDOM_SOURCE:
-        if tokenizer is None:
-            raise EmoxError("the language model source 'random' needs a tokenizer: set tokenizer_source "
-                            f"({TINY_TOKENIZER}, a hub id or a directory)")
-        add_placeholder_tokens(tokenizer)
-        config.text_config.vocab_size = max(config.text_config.vocab_size, len(tokenizer))
-        towers["text"] = _random_tower("text", config)
-    else:
-        towers["text"], own_tokenizer = load_language_model(text_source, dtype)
-        config.text_config = towers["text"].config
-        tokenizer = tokenizer if tokenizer is not None else own_tokenizer
-    config.backbones = {k: str(v) for k, v in sources.items() if k in needed}
-    return towers, tokenizer
-
-
-def prepare_tokenizer(tokenizer: Any, config: NanoEmoXConfig, language_model: nn.Module | None = None) -> None:
-    """Add the placeholders, record their ids in the config, and grow the LM embedding only if needed."""
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.bos_token_id is None:  # Qwen2.5 has none; the official code uses <|im_start|>
-        tokenizer.bos_token = "<|im_start|>" if "<|im_start|>" in tokenizer.get_vocab() else tokenizer.eos_token
-    config.placeholder_token_ids = add_placeholder_tokens(tokenizer)
-    if language_model is not None and len(tokenizer) > language_model.get_input_embeddings().num_embeddings:
-        language_model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        config.text_config.vocab_size = len(tokenizer)
 
 
 def build_model(config: NanoEmoXConfig, sources: dict[str, str] | None = None, tokenizer: Any = None,
@@ -180,9 +33,7 @@ def build_model(config: NanoEmoXConfig, sources: dict[str, str] | None = None, t
     the current RNG state (needs ``tokenizer``; such a model saves in full only)."""
     sources = {**config.backbones, **(sources or {})}
     if sources:
-        towers, tokenizer = load_backbones(config, sources, dtype, tokenizer)
-        prepare_tokenizer(tokenizer, config, towers["text"])
-        model = NanoEmoXForConditionalGeneration(config, towers=towers)
+        model, tokenizer = NanoEmoXForConditionalGeneration.from_backbones(config, sources, dtype, tokenizer)
     else:
         if tokenizer is None:
             raise EmoxError("build_model without backbone sources needs a tokenizer")
@@ -190,21 +41,9 @@ def build_model(config: NanoEmoXConfig, sources: dict[str, str] | None = None, t
         model = NanoEmoXForConditionalGeneration(config)
         if dtype is not None:
             model.to(dtype)
-    keep_adapters_float32(model)
+        model.keep_adapters_float32()
     processor = NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
     return model, processor
-
-
-def keep_adapters_float32(model: NanoEmoXForConditionalGeneration) -> None:
-    """Adapters and LoRA run in float32 whatever the backbones' dtype (as peft and the official code do); their
-    inputs are cast to float32 in ``media_tokens``."""
-    for name in ADAPTER_MODULES:
-        module = getattr(model, name)
-        if module is not None:
-            module.float()
-    for name, param in model.language_model.named_parameters():
-        if "lora_" in name:
-            param.data = param.data.float()
 
 
 def save_model(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProcessor, directory: str | Path,
@@ -245,10 +84,11 @@ def load_model(source: str | Path, dtype: torch.dtype | None = None, backbones: 
         if saved is None:
             raise EmoxError(f"{directory}: not an emox model directory (needs {PROCESSOR_FILE} beside the weights)")
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = _from_pretrained(NanoEmoXForConditionalGeneration, str(directory), "Nano-EmoX model", **kwargs)
-        keep_adapters_float32(model)
+        model = from_pretrained_or_error(NanoEmoXForConditionalGeneration, str(directory), "Nano-EmoX model",
+                                        **kwargs)
+        model.keep_adapters_float32()
         return model, saved
-    config = _from_pretrained(NanoEmoXConfig, str(directory), "model config")
+    config = from_pretrained_or_error(NanoEmoXConfig, str(directory), "model config")
     tokenizer = saved.tokenizer if saved is not None else None
     if config.backbones or backbones:
         model, processor = build_model(config, backbones, tokenizer, dtype)

@@ -358,24 +358,53 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                                          modality_mask, **feature_kwargs)
         return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
 
-    # ----------------------------------------------------------------- saved models
+    # ----------------------------------------------------------------- building and saved models
+    @classmethod
+    def from_backbones(cls, config: NanoEmoXConfig, sources: dict[str, str], dtype: torch.dtype | None = None,
+                       tokenizer: Any = None) -> tuple[NanoEmoXForConditionalGeneration, Any]:
+        """A new model on the backbones ``sources`` name (see :func:`~emox_core.modeling.backbones.load_backbones`),
+        with its tokenizer (placeholders added); adapters and LoRA at their official initial values, float32."""
+        from emox_core.modeling.backbones import load_backbones, prepare_tokenizer
+
+        towers, tokenizer = load_backbones(config, sources, dtype, tokenizer)
+        prepare_tokenizer(tokenizer, config, towers["text"])
+        model = cls(config, towers=towers)
+        model.keep_adapters_float32()
+        return model, tokenizer
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any
                         ) -> NanoEmoXForConditionalGeneration:
         """A full ``save_pretrained`` directory (transformers' loader), or an emox adapters directory (training
         output, ``emox convert official``), rebuilt on the backbones its config names; for the latter only
-        ``dtype`` is accepted."""
+        ``dtype`` is accepted (:func:`~emox_core.modeling.loading.load_model` also reads older directories)."""
         from emox_core.modeling.adapters import is_adapters_dir
 
-        if not is_adapters_dir(pretrained_model_name_or_path):
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        directory = pretrained_model_name_or_path
+        if not is_adapters_dir(directory):
+            return super().from_pretrained(directory, *args, **kwargs)
         unsupported = sorted(set(kwargs) - {"dtype"})
         if args or unsupported:
-            raise EmoxError(f"{pretrained_model_name_or_path}: an adapters directory loads with dtype only "
+            raise EmoxError(f"{directory}: an adapters directory loads with dtype only "
                             f"(got {', '.join(unsupported) or 'positional arguments'})")
-        from emox_core.modeling.loading import load_model
+        config = NanoEmoXConfig.from_pretrained(str(directory))
+        if not config.backbones:
+            raise EmoxError(f"{directory}: adapters checkpoint without backbone sources in its config "
+                            "(written by an older emox: load it with emox_core.modeling.loading.load_model)")
+        model, _ = cls.from_backbones(config, dict(config.backbones), kwargs.get("dtype"))
+        model.load_adapters(directory, strict=True)
+        return model
 
-        return load_model(pretrained_model_name_or_path, dtype=kwargs.get("dtype"))[0]
+    def keep_adapters_float32(self) -> None:
+        """Adapters and LoRA run in float32 whatever the backbones' dtype (as peft and the official code do);
+        their inputs are cast to float32 in ``media_tokens``."""
+        for name in ADAPTER_MODULES:
+            module = getattr(self, name)
+            if module is not None:
+                module.float()
+        for name, param in self.language_model.named_parameters():
+            if "lora_" in name:
+                param.data = param.data.float()
 
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         """Every trainable-kind weight (resamplers, face head, fusion, LoRA), whatever the phase froze."""
@@ -404,6 +433,14 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 parent_name, _, child = name.rpartition(".")
                 setattr(self.language_model.get_submodule(parent_name), child, module.get_base_layer())
         self.config.use_lora = False
+
+
+def expected_adapter_shapes(config: NanoEmoXConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every adapter weight a model of ``config`` has (built on the meta device: no memory,
+    no download)."""
+    with torch.device("meta"):
+        model = NanoEmoXForConditionalGeneration(config)
+    return {name: tuple(value.shape) for name, value in model.adapter_state_dict().items()}
 
 
 __all__ = ["NanoEmoXForConditionalGeneration", "MediaFeatures", "ADAPTER_MODULES"]

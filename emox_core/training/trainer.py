@@ -22,7 +22,7 @@ from transformers import Trainer, TrainingArguments
 
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_json, atomic_write_text
-from emox_core.modeling.modeling_nano_emox import ADAPTERS_FILE
+from emox_core.modeling.adapters import ADAPTERS_FILE
 from emox_core.processing import IGNORE_INDEX
 from emox_core.training.checkpoint import (
     build_recipe_model,

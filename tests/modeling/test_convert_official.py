@@ -135,7 +135,7 @@ def test_converted_checkpoint_reproduces_every_branch(official: tuple[Path, dict
 def test_lora_keys_map_onto_the_language_model_lora(official: tuple[Path, dict], tmp_path: Path) -> None:
     """Official peft LoRA keys land on emox's LM LoRA with the official rank and alpha: the adapted layer
     computes base(x) + alpha/r * B(A(x)) (peft's LoRA, the official model's)."""
-    from emox_core.modeling.adapters import expected_adapter_shapes
+    from emox_core.modeling.modeling_nano_emox import expected_adapter_shapes
     from emox_core.modeling.presets import configure_preset
 
     root, meta = official

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import SwinConfig
 
+from emox_core.modeling.backbones import load_backbones, load_face_tower
 from emox_core.modeling.configuration import FaceXFormerConfig, NanoEmoXConfig
 from emox_core.modeling.face import FaceXFormerEncoder
-from emox_core.modeling.loading import load_backbones, load_face_tower
 from emox_core.modeling.presets import tiny_config
 from tests.conftest import facexformer_release_state_dict, official_fixture
 

@@ -17,7 +17,7 @@ from tests.training.conftest import tiny_overrides, write_task_manifest
 
 @pytest.fixture(scope="module")
 def processor():
-    from emox_core.modeling.loading import prepare_tokenizer
+    from emox_core.modeling.backbones import prepare_tokenizer
     from emox_core.modeling.presets import tiny_config
     from emox_core.modeling.tokenizer import build_tiny_tokenizer
     from emox_core.processing import NanoEmoXProcessor, ProcessorSettings
