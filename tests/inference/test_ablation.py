@@ -151,20 +151,25 @@ def test_ablate_is_for_one_clip(model_dir: Path, clips: dict[str, Path], tmp_pat
     assert "emox: error: --ablate: needs --model" in capfd.readouterr().err
 
 
+def prepared_mintrec(folder: Path, clip: Path, intent: str, count: int = 3) -> Path:
+    """``emox prepare mintrec`` on a raw MIntRec folder of ``count`` copies of ``clip``, all of gold ``intent``."""
+    raw = folder / "raw-mintrec"
+    (raw / "video").mkdir(parents=True)
+    names = [f"S01_E01_{i}" for i in range(1, count + 1)]
+    (raw / "test_MIntRec_ann.json").write_text(json.dumps([
+        {"messages": [{"content": "What a day."}, {"content": intent}], "videos": [f"/lab/MIntRec/{n}.mp4"]}
+        for n in names]))
+    for name in names:
+        (raw / "video" / f"{name}.mp4").write_bytes(clip.read_bytes())
+    assert emox("prepare", "mintrec", raw, folder / "prepared-mintrec") == 0
+    return folder / "prepared-mintrec"
+
+
 def test_eval_ablate_scores_each_condition(tmp_path: Path, clips: dict[str, Path], model_dir: Path,
                                            answers_by_audio: Any, capfd: pytest.CaptureFixture[str]) -> None:
     """MIntRec on three clips whose gold intent is Complain; the scripted model says Complain only when it
     hears the audio, so accuracy is 100 with every input and 0 exactly when the audio is removed."""
-    raw = tmp_path / "raw"
-    (raw / "video").mkdir(parents=True)
-    names = ["S01_E01_1", "S01_E01_2", "S02_E03_4"]
-    (raw / "test_MIntRec_ann.json").write_text(json.dumps([
-        {"messages": [{"content": "What a day."}, {"content": "Complain"}], "videos": [f"/lab/MIntRec/{n}.mp4"]}
-        for n in names]))
-    for name in names:
-        (raw / "video" / f"{name}.mp4").write_bytes(clips["short"].read_bytes())
-    prepared, out = tmp_path / "prepared", tmp_path / "eval"
-    assert emox("prepare", "mintrec", raw, prepared) == 0
+    prepared, out = prepared_mintrec(tmp_path, clips["short"], "Complain"), tmp_path / "eval"
     capfd.readouterr()
     answers_by_audio("Complain###", "Thank###")
     assert emox("eval", "mintrec", "--model", model_dir, "--data", prepared, "-g", prepared, "-o", out,
