@@ -169,6 +169,7 @@ def _print_explanation(console: Console, record: dict[str, Any]) -> None:
     """One line on the console (stderr), so stdout stays the answer and its label for scripts."""
     from emox_core.inference.explain import explanation_line
 
+    sys.stdout.flush()  # after the answer and its label, also when both streams go to one terminal
     console.print(explanation_line(record), style="dim", highlight=False, soft_wrap=True)
 
 
@@ -188,8 +189,7 @@ def _ablation(console: Console, model: Any, processor: Any, clip: Path, task: st
                                "conditions": [row.to_record() for row in rows]}, ensure_ascii=False))
         return
     headers, cells = table_rows(rows, task)
-    table = Table(title=f"{task} on {clip.name}: each input removed as the model masks a missing one",
-                  title_justify="left")
+    table = Table(title=f"{task} on {clip.name}: the answer without each input", title_justify="left")
     for header in headers:
         table.add_column(header, overflow="fold")
     for line in cells:

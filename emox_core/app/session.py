@@ -142,13 +142,15 @@ class AppModel:
         worker = threading.Thread(target=work, name="emox-app-generate", daemon=True)
         worker.start()
         answer = ""
-        while worker.is_alive() or not pieces.empty():
-            try:
-                answer += pieces.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            yield Update(answer=answer, media=media)
-        worker.join()
+        try:
+            while worker.is_alive() or not pieces.empty():
+                try:
+                    answer += pieces.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                yield Update(answer=answer, media=media)
+        finally:  # a visitor who leaves mid-answer: the model is free again only when this generation ends
+            worker.join()
         if "error" in outcome:
             error = outcome["error"]
             if not isinstance(error, EmoxError):

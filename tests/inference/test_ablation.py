@@ -149,6 +149,8 @@ def test_ablate_is_for_one_clip(model_dir: Path, clips: dict[str, Path], tmp_pat
     assert capfd.readouterr().err.strip().startswith("emox: error: --ablate: one clip only")
     assert emox("eval", "mintrec", "-p", tmp_path / "p.jsonl", "--ablate") == 1
     assert "emox: error: --ablate: needs --model" in capfd.readouterr().err
+    assert emox("eval", "mintrec", "--model", model_dir, "--data", tmp_path, "--ablate", "--checkpoints", "1-2") == 1
+    assert "emox: error: --ablate: scores one checkpoint" in capfd.readouterr().err
 
 
 def prepared_mintrec(folder: Path, clip: Path, intent: str, count: int = 3) -> Path:
