@@ -82,6 +82,9 @@ def _common_parameters() -> list[inspect.Parameter]:
                                         help="Manifest (or prepared folder) for --model."), Path | None),
         _parameter("batch_size", typer.Option(8, "--batch-size", min=1, rich_help_panel=_GENERATE,
                                               help="Generation batch size for --model."), int),
+        _parameter("ablate", typer.Option(False, "--ablate", rich_help_panel=_GENERATE,
+                                          help="With --model: also score with each input removed at test time "
+                                               "(audio, frames, face, fusion token; OUT/ablation/)."), bool),
     ]
 
 
@@ -117,7 +120,7 @@ def _eval(**kwargs: Any) -> None:
         progress=kwargs.pop("progress"),
     )
     as_json, model, data = kwargs.pop("as_json"), kwargs.pop("model"), kwargs.pop("data")
-    batch_size = kwargs.pop("batch_size")
+    batch_size, ablate = kwargs.pop("batch_size"), kwargs.pop("ablate")
     common = {
         "ground_truth": kwargs.pop("ground_truth"),
         "out_dir": kwargs.pop("out") or Path(f"eval-{benchmark}"),
@@ -126,18 +129,47 @@ def _eval(**kwargs: Any) -> None:
         "judge": judge,
     }
     predictions = kwargs.pop("predictions")
+    if ablate and model is None:
+        raise EmoxError("--ablate: needs --model CKPT --data MANIFEST (the predictions are made with inputs removed)")
     if model is not None:
         if data is None:
             raise EmoxError("--model: needs --data MANIFEST")
-        result = run.predict_then_evaluate(benchmark, model, data, batch_size=batch_size, **common, **kwargs)
+        predict = _ablated if ablate else run.predict_then_evaluate
+        result = predict(benchmark, model, data, batch_size=batch_size, **common, **kwargs)
     else:
         result = run.evaluate_benchmark(benchmark, predictions, **common, **kwargs)
     for warning in result["warnings"]:
         typer.echo(f"emox: warning: {warning}", err=True)
     if as_json:
-        typer.echo(json.dumps(run.headline(result)))
+        values: dict[str, Any] = run.headline(result)
+        if "ablation" in result:
+            values["ablation"] = {name: c["metrics"] for name, c in result["ablation"]["conditions"].items()}
+        typer.echo(json.dumps(values))
         return
     _print_table(result)
+    if "ablation" in result:
+        _print_ablation(result)
+
+
+def _ablated(benchmark: str, model: str, data: Path, **kwargs: Any) -> dict[str, Any]:
+    from emox_core.evaluation.ablation import predict_then_evaluate_ablated
+
+    return predict_then_evaluate_ablated(benchmark, model, data, **kwargs)
+
+
+def _print_ablation(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from emox_core.evaluation.ablation import ablation_table
+
+    headers, rows = ablation_table(result)
+    table = Table(title=f"modality ablation at test time ({result['unit']}): each input masked as a missing one")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def _print_table(result: dict[str, Any]) -> None:

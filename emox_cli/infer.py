@@ -34,6 +34,8 @@ def infer(
     show_thinking: bool = typer.Option(False, "--show-thinking", help="ERG: also print the <think> chain of "
                                        "empathy."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (docs/inference.md) instead."),
+    ablate: bool = typer.Option(False, "--ablate", help="One clip: answer with every input, then without each "
+                                "(audio, frames, face, fusion token), and print a table of the answers."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Print tokens as they are generated."),
     manifest: Path | None = typer.Option(None, "--manifest", help="Batch: a manifest .jsonl (or a prepared "
                                          "dataset folder)."),
@@ -89,6 +91,8 @@ def infer(
         raise EmoxError("--out: required for a folder of clips or --manifest (the predictions JSONL)")
     if not batch and out is not None:
         raise EmoxError("--out: only for a folder of clips or --manifest (use --json for one clip)")
+    if batch and ablate:
+        raise EmoxError("--ablate: one clip only (for a benchmark: emox eval BENCH --model DIR --data M --ablate)")
     options = {"subtitle": subtitle, "history": turns, "labels": labels, "context": context}
     # The console writes to a copy of stderr, so silencing the native libraries' stderr keeps it visible.
     with open(os.dup(2), "w", encoding="utf-8", buffering=1) as err_file:
@@ -100,12 +104,13 @@ def infer(
             _batch(console, progress, lambda on_batch: _predict_folder(
                 model, clip, task, out, batch_size, options, settings, device, dtype, cache_dir, on_batch))
         else:
-            _single(console, model, clip, task, options, settings, device, dtype, show_thinking, as_json, stream)
+            _single(console, model, clip, task, options, settings, device, dtype, show_thinking, as_json, stream,
+                    ablate)
 
 
 def _single(console: Console, model: str, clip: Path, task: str, options: dict[str, Any],
             settings: GenerationSettings, device: str, dtype: str, show_thinking: bool, as_json: bool,
-            stream: bool) -> None:
+            stream: bool, ablate: bool = False) -> None:
     """Extract the media first (a bad file fails before the model loads), then generate and print."""
     from emox_core.fileio import require_file
     from emox_core.inference import answer_streamer, extract_media, load_for_inference, predict_clip
@@ -127,14 +132,18 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
     for warning in media.warnings:
         if not quiet:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if ablate:
+        _ablation(console, loaded, processor, clip, task, media, settings, model, options, as_json)
+        return
     hide_thinking = task == "ERG" and not show_thinking
     streamer = None
     if stream and not as_json:
         streamer = answer_streamer(processor, _write, hide_thinking=hide_thinking)
     prediction = predict_clip(loaded, processor, clip, task, settings=settings, streamer=streamer, media=media,
                               model_name=model, **options)
+    record = _explained_record(loaded, processor, media, prediction)
     if as_json:
-        typer.echo(json.dumps(prediction.to_record(), ensure_ascii=False))
+        typer.echo(json.dumps(record, ensure_ascii=False))
         return
     if streamer is None:
         _write(_answer_text(prediction, show_thinking))
@@ -143,6 +152,49 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
         typer.echo(f"label: {prediction.label or '(none of the candidates)'}")
     elif task == "OV-MER":
         typer.echo(f"labels: {', '.join(prediction.labels) or '(none)'}")
+    _print_explanation(console, record)
+
+
+def _explained_record(model: Any, processor: Any, media: Any, prediction: Prediction) -> dict[str, Any]:
+    """The prediction record with what it was based on: inputs seen, fusion gate weights (docs/inference.md)."""
+    from emox_core.inference import validate_prediction
+    from emox_core.inference.explain import explanation
+
+    record = {**prediction.to_record(), **explanation(model, processor, media)}
+    validate_prediction(record)
+    return record
+
+
+def _print_explanation(console: Console, record: dict[str, Any]) -> None:
+    """One line on the console (stderr), so stdout stays the answer and its label for scripts."""
+    from emox_core.inference.explain import explanation_line
+
+    sys.stdout.flush()  # after the answer and its label, also when both streams go to one terminal
+    console.print(explanation_line(record), style="dim", highlight=False, soft_wrap=True)
+
+
+def _ablation(console: Console, model: Any, processor: Any, clip: Path, task: str, media: Any,
+              settings: GenerationSettings, model_name: str, options: dict[str, Any], as_json: bool) -> None:
+    """``--ablate``: the answer with every input and without each, as a table (or one JSON object)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emox_core.inference.ablation import ablate_clip, table_rows
+
+    with _spinner(console, "answering with every input, then without each ...", as_json):
+        rows = ablate_clip(model, processor, clip, task, media=media, settings=settings, model_name=model_name,
+                           **options)
+    if as_json:
+        typer.echo(json.dumps({"id": clip.name, "task": task, "model": model_name,
+                               "conditions": [row.to_record() for row in rows]}, ensure_ascii=False))
+        return
+    headers, cells = table_rows(rows, task)
+    table = Table(title=f"{task} on {clip.name}: the answer without each input", title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for line in cells:
+        table.add_row(*line)
+    Console().print(table)
 
 
 @contextlib.contextmanager

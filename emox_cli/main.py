@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from emox_cli import app as app_command
 from emox_cli import convert, demo, eval, export, infer, info, prepare, train
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.command("infer")(infer.infer)
 app.command("info")(info.info)
 app.command("export")(export.export)
 app.command("demo")(demo.demo)
+app.command("app")(app_command.app)
 app.add_typer(convert.app, name="convert")
 
 

@@ -62,19 +62,23 @@ class Prediction:
 def read_history(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Dialogue history for ERG: a JSON list of ``{"role": "speaker"|"listener", "text": ...}``, or a text
     file of ``speaker: ...`` / ``listener: ...`` lines."""
+    path = require_file(path, "history file")
+    return parse_history(path.read_text(encoding="utf-8"), str(path), as_json=path.suffix.lower() == ".json")
+
+
+def parse_history(text: str, source: str, as_json: bool = False) -> list[dict[str, str]]:
+    """The turns of a history text (see :func:`read_history`); errors name ``source`` (and the line)."""
     from emox_core.data.manifest import ROLES
 
-    path = require_file(path, "history file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
+    if as_json:
         try:
             turns = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise EmoxError(f"{path}: not valid JSON ({exc.msg})") from None
+            raise EmoxError(f"{source}: not valid JSON ({exc.msg})") from None
         ok = isinstance(turns, list) and all(
             isinstance(t, dict) and t.get("role") in ROLES and isinstance(t.get("text"), str) for t in turns)
         if not ok:
-            raise EmoxError(f"{path}: expected a list of {{\"role\": speaker|listener, \"text\": str}}")
+            raise EmoxError(f"{source}: expected a list of {{\"role\": speaker|listener, \"text\": str}}")
         return [{"role": t["role"], "text": t["text"]} for t in turns]
     turns = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -82,7 +86,7 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, str]]:
             continue
         role, sep, said = line.partition(":")
         if not sep or role.strip().lower() not in ROLES:
-            raise EmoxError(f"{path}:{number}: expected 'speaker: text' or 'listener: text'")
+            raise EmoxError(f"{source}:{number}: expected 'speaker: text' or 'listener: text'")
         turns.append({"role": role.strip().lower(), "text": said.strip()})
     return turns
 

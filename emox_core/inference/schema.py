@@ -43,6 +43,27 @@ PREDICTION_SCHEMA: dict[str, Any] = {
                 "audio_seconds": {"type": "number"},
             },
         },
+        # Optional (emox infer on one clip, emox app): what the answer was based on (emox_core.inference.explain).
+        "modalities": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["frames", "audio", "face", "fusion"],
+            "properties": {name: {"type": "boolean"} for name in ("frames", "audio", "face", "fusion")},
+        },
+        "fusion_gate": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["expert", "speech_layer", "vision_layer", "weight"],
+                "properties": {
+                    "expert": {"type": "integer", "minimum": 0},
+                    "speech_layer": {"type": "integer", "minimum": 0},
+                    "vision_layer": {"type": "integer", "minimum": 0},
+                    "weight": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        },
     },
 }
 
@@ -54,7 +75,7 @@ def validate_prediction(record: Any) -> None:
 
 def _check(value: Any, schema: dict[str, Any], where: str) -> None:
     """The subset of JSON Schema that :data:`PREDICTION_SCHEMA` uses (type, enum, required, properties,
-    additionalProperties, items, minLength)."""
+    additionalProperties, items, minLength, minimum, maximum)."""
     if "enum" in schema and value not in schema["enum"]:
         raise ValueError(f"{where}: {value!r} is not one of {schema['enum']}")
     types = schema.get("type")
@@ -64,6 +85,9 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> None:
             raise ValueError(f"{where}: expected {' or '.join(allowed)}, got {type(value).__name__}")
     if isinstance(value, str) and len(value) < schema.get("minLength", 0):
         raise ValueError(f"{where}: must not be empty")
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if _is_type(value, "number") and ((low is not None and value < low) or (high is not None and value > high)):
+        raise ValueError(f"{where}: {value} is outside [{low}, {high}]")
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             _check(item, schema["items"], f"{where}[{i}]")
@@ -86,5 +110,7 @@ def _is_type(value: Any, name: str) -> bool:
         "array": lambda v: isinstance(v, list),
         "object": lambda v: isinstance(v, dict),
         "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
     }
     return checks[name](value)

@@ -48,6 +48,8 @@ class FusionEncoder(nn.Module):
             nn.Linear(hidden_size, num_experts),
         )
         self.projector = nn.Linear(hidden_size, output_dim)
+        # (B, E) softmax weights of the last forward, detached: what ``emox infer --json`` reports per expert.
+        self.last_gate_weights: torch.Tensor | None = None
 
     def official_init(self) -> None:
         """Re-draw every weight as torch's constructors draw it, as in the official code."""
@@ -61,5 +63,6 @@ class FusionEncoder(nn.Module):
         ]
         stacked = torch.stack(outputs, dim=1)  # (B, E, S, d)
         weights = torch.softmax(self.gate(torch.cat(outputs, dim=-1).mean(dim=1)), dim=-1)  # (B, E)
+        self.last_gate_weights = weights.detach()
         fused = (weights[:, :, None, None] * stacked).sum(dim=1).mean(dim=1)  # (B, d)
         return self.projector(fused)[:, None, :].expand(-1, self.num_tokens, -1)

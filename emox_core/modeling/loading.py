@@ -9,6 +9,7 @@ model and the tiny test model: only the sources differ.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,23 @@ def _legacy_seeded_model(directory: Path, config: NanoEmoXConfig, tokenizer: Any
         return build_model(config, tokenizer=tokenizer, dtype=dtype)
 
 
-def export_model(source: str | Path, out_dir: str | Path) -> Path:
+def export_model(source: str | Path, out_dir: str | Path, *, evals: Sequence[str | Path] = (),
+                 license_id: str | None = None, name: str | None = None) -> Path:
     """Merge LoRA into the LM and write a full ``save_pretrained`` directory (+ processor) that
-    ``from_pretrained``, :func:`load_model` and ``emox infer`` load; ``source`` is any saved model."""
+    ``from_pretrained``, :func:`load_model` and ``emox infer`` load, with a Hugging Face model card
+    (``README.md``: :mod:`~emox_core.modeling.model_card`; ``evals`` adds ``emox eval`` outputs to the ones found
+    under ``source``). ``source`` is any saved model."""
+    from emox_core.modeling.model_card import DEFAULT_LICENSE, find_results, write_model_card
+
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise EmoxError(f"{out}: output directory is not empty")
+    find_results(source, evals)  # a bad --eval fails before the model is written
     model, processor = load_model(source)
     model.merge_lora()
-    return save_model(model, processor, out)
+    save_model(model, processor, out)
+    write_model_card(out, model.config, source, evals=evals, license_id=license_id or DEFAULT_LICENSE, name=name)
+    return out
 
 
 def build_preset_model(name: str, sources: dict[str, str] | None = None, dtype: torch.dtype | None = None,

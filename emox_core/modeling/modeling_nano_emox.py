@@ -243,6 +243,12 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
             tokens[FUSION_TOKEN] = self.fusion_encoder(features.speech_fusion.float(), features.vision_fusion.float())
         return {k: v.to(dtype) for k, v in tokens.items()}
 
+    def fusion_gate_weights(self) -> torch.Tensor | None:
+        """(B, E) gate weights of the fusion experts in the last forward/generate that made a fusion token
+        (expert e reads speech layer ``config.fusion_speech_layers[e]`` and vision layer
+        ``config.fusion_vision_layers[e]``); None before any, or without a fusion encoder."""
+        return None if self.fusion_encoder is None else self.fusion_encoder.last_gate_weights
+
     def embed_inputs(
         self,
         input_ids: torch.Tensor,
