@@ -143,9 +143,13 @@ def _ask(driver: Any, clip: Path | None, task: str, **fields: str) -> str:
 
 
 def _value(driver: Any, element_id: str) -> str:
+    """The text of a textbox, waiting for it to be rendered (an accordion renders its content after opening)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    return driver.find_element(By.CSS_SELECTOR, f"#{element_id} textarea").get_attribute("value")
+    box = WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, f"#{element_id} textarea"))
+    return box.get_attribute("value")
 
 
 def _gate_on_page(driver: Any) -> list[tuple[int, int, int, float]]:
