@@ -122,8 +122,13 @@ def export_model(source: str | Path, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise EmoxError(f"{out}: output directory is not empty")
+    from emox_core.modeling.training_record import CONFIG_KEY, training_record
+
+    record = training_record(source)
     model, processor = load_model(source)
     model.merge_lora()
+    if record is not None:  # the exported directory keeps saying where its weights come from
+        setattr(model.config, CONFIG_KEY, record)
     return save_model(model, processor, out)
 
 
