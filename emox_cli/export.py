@@ -8,8 +8,9 @@ import typer
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="A training output, checkpoint-N or any saved model directory."),
-    out_dir: Path = typer.Argument(..., help="New directory for the merged save_pretrained model."),
+    checkpoint: Path = typer.Argument(..., metavar="MODEL_DIR",
+        help="A training output, checkpoint-N or any saved model directory."),
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="New directory for the merged save_pretrained model."),
 ) -> None:
     """Merge LoRA into the language model and write a full model directory (from_pretrained, emox infer)."""
     from emox_core.modeling.loading import export_model
