@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(help="Convert weights from other formats into emox's.", no_args_is_help=True)
+from emox_cli.help_format import EmoxTyper
+
+app = EmoxTyper(help="Convert weights from other formats into emox's.")
 
 BACKBONE_NAMES = ("vision", "speech", "face", "text")
 
@@ -44,8 +46,9 @@ def _config_overrides(assignments: list[str]) -> dict[str, Any]:
 
 @app.command("official")
 def official(
-    checkpoint: Path = typer.Argument(..., help="Official runner checkpoint (.pth with 'model', 'config', ...)."),
-    out_dir: Path = typer.Argument(..., help="New directory for the emox adapters checkpoint."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT",
+        help="Official runner checkpoint (.pth with 'model', 'config', ...)."),
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="New directory for the emox adapters checkpoint."),
     preset: str = typer.Option("nano-emox-2b", "--preset", "-p",
                                help="Backbones and the settings no weight fixes (attention heads, feature sources)."),
     backbone: list[str] = typer.Option([], "--backbone", metavar="NAME=SOURCE",

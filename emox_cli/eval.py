@@ -31,7 +31,8 @@ def _common_parameters() -> list[inspect.Parameter]:
     ground_truths = "; ".join(f"{b.name}: {b.ground_truth_help}" for b in registry.benchmarks().values())
     return [
         inspect.Parameter(
-            "benchmark", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(..., help=names),
+            "benchmark", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(..., metavar="BENCHMARK",
+                help=names),
             annotation=str,
         ),
         _parameter("predictions", typer.Option(
@@ -134,6 +135,10 @@ def _eval(**kwargs: Any) -> None:
     if model is not None:
         if data is None:
             raise EmoxError("--model: needs --data MANIFEST")
+        from emox_core.modeling.training_record import untrained_warning
+
+        if Path(model).is_dir() and (warning := untrained_warning(model)) is not None:
+            typer.echo(f"emox: warning: {warning}", err=True)
         predict = _ablated if ablate else run.predict_then_evaluate
         result = predict(benchmark, model, data, batch_size=batch_size, **common, **kwargs)
     else:

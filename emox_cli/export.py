@@ -8,10 +8,11 @@ import typer
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="A training output, checkpoint-N or any saved model directory."),
-    out_dir: Path = typer.Argument(..., help="New directory for the merged save_pretrained model."),
+    checkpoint: Path = typer.Argument(..., metavar="MODEL_DIR",
+        help="A training output, checkpoint-N or any saved model directory."),
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="New directory for the merged save_pretrained model."),
     evals: list[Path] = typer.Option([], "--eval", help="An emox eval output folder (or its metrics.json) to list "
-                                     "in the model card; those under CHECKPOINT are found by themselves. Repeatable."),
+                                     "in the model card; those under MODEL_DIR are found by themselves. Repeatable."),
     license_id: str = typer.Option("mit", "--license", help="License of the weights in the card's metadata (a hub "
                                    "license id: mit, apache-2.0, cc-by-nc-4.0, other, ...)."),
     name: str | None = typer.Option(None, "--name", help="Model name in the card (default: OUT_DIR's name)."),

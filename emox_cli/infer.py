@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from emox_core.tasks import TASKS, task_list
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -20,8 +22,9 @@ if TYPE_CHECKING:
 
 
 def infer(
-    clip: Path | None = typer.Argument(None, help="A video (or audio) clip, or a folder of clips (needs --out)."),
-    task: str | None = typer.Option(None, "--task", "-t", help="MSA, MER, OV-MER, ERI, MIR or ERG."),
+    clip: Path | None = typer.Argument(None, metavar="CLIP",
+        help="A video (or audio) clip, or a folder of clips (needs --out)."),
+    task: str | None = typer.Option(None, "--task", "-t", help=f"{task_list()}."),
     model: str | None = typer.Option(None, "--model", "-m", envvar="EMOX_MODEL",
                                      help="Model directory (full or adapters) or hub id."),
     subtitle: str = typer.Option("", "--subtitle", "-s", help="What is said in the clip (ERG: the user's input)."),
@@ -29,8 +32,8 @@ def infer(
     history: Path | None = typer.Option(None, "--history", help="ERG dialogue history: JSON [{role, text}] or "
                                         "'speaker: ...' / 'listener: ...' lines."),
     context: str = typer.Option("", "--context", help="ERG: the situation of the conversation."),
-    labels: str | None = typer.Option(None, "--labels", help="Candidate labels a,b,c (MSA/MER/MIR; default: "
-                                      "the task's)."),
+    labels: str | None = typer.Option(None, "--labels", help="Candidate labels a,b,c (" + task_list(
+        lambda t: t.uses_candidates) + "; default: the task's)."),
     show_thinking: bool = typer.Option(False, "--show-thinking", help="ERG: also print the <think> chain of "
                                        "empathy."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (docs/inference.md) instead."),
@@ -47,8 +50,8 @@ def infer(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Batch: reuse/fill this media cache "
                                           "(emox prepare media)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Batch: show the progress bar."),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Default per task: 32 (labels), "
-                                              "64 (OV-MER), 512 (ERI, ERG)."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Default: the task's (" + ", ".join(
+        f"{t.name} {t.max_new_tokens}" for t in TASKS.values()) + ")."),
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     top_p: float = typer.Option(1.0, "--top-p", help="Sampling nucleus (the official runs used 0.9)."),
@@ -85,7 +88,7 @@ def infer(
     if manifest is None and clip is None:
         raise EmoxError("CLIP: give a clip, a folder of clips (with --out), or --manifest FILE")
     if manifest is None and task is None:
-        raise EmoxError("--task: required (MSA, MER, OV-MER, ERI, MIR or ERG)")
+        raise EmoxError(f"--task: required ({task_list()})")
     batch = manifest is not None or (clip is not None and clip.is_dir())
     if batch and out is None:
         raise EmoxError("--out: required for a folder of clips or --manifest (the predictions JSONL)")
@@ -97,6 +100,8 @@ def infer(
     # The console writes to a copy of stderr, so silencing the native libraries' stderr keeps it visible.
     with open(os.dup(2), "w", encoding="utf-8", buffering=1) as err_file:
         console = Console(file=err_file)
+        if batch and Path(model).expanduser().is_dir():
+            _warn_if_untrained(console, Path(model).expanduser(), model)
         if manifest is not None:
             _batch(console, progress, lambda on_batch: _predict_manifest(
                 model, manifest, out, batch_size, data_root, settings, device, dtype, cache_dir, on_batch))
@@ -118,7 +123,8 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
     from emox_core.processing import NanoEmoXProcessor
     from emox_core.tasks import get_task
 
-    task = get_task(task).name
+    spec = get_task(task)
+    task = spec.name
     require_file(clip, "clip")
     directory = model_directory(model)
     quiet = as_json
@@ -126,6 +132,7 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
         media = extract_media(clip, NanoEmoXProcessor.from_pretrained(directory))
     with _spinner(console, f"loading {model} ...", quiet):
         loaded, processor = load_for_inference(directory, device, dtype)
+    _warn_if_untrained(console, directory, model)
     for name in media.missing:
         if not quiet:
             console.print(f"[yellow]note:[/] no {name} in {clip.name}: that input is masked")
@@ -135,7 +142,7 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
     if ablate:
         _ablation(console, loaded, processor, clip, task, media, settings, model, options, as_json)
         return
-    hide_thinking = task == "ERG" and not show_thinking
+    hide_thinking = spec.kind.has_thinking and not show_thinking
     streamer = None
     if stream and not as_json:
         streamer = answer_streamer(processor, _write, hide_thinking=hide_thinking)
@@ -146,12 +153,10 @@ def _single(console: Console, model: str, clip: Path, task: str, options: dict[s
         typer.echo(json.dumps(record, ensure_ascii=False))
         return
     if streamer is None:
-        _write(_answer_text(prediction, show_thinking))
+        _write(spec.shown_answer(prediction.parsed, show_thinking))
     _write("\n")
-    if task in ("MSA", "MER", "MIR"):
-        typer.echo(f"label: {prediction.label or '(none of the candidates)'}")
-    elif task == "OV-MER":
-        typer.echo(f"labels: {', '.join(prediction.labels) or '(none)'}")
+    if (summary := spec.summary(prediction.parsed)) is not None:
+        typer.echo(summary)
     _print_explanation(console, record)
 
 
@@ -197,6 +202,14 @@ def _ablation(console: Console, model: Any, processor: Any, clip: Path, task: st
     Console().print(table)
 
 
+def _warn_if_untrained(console: Console, directory: Path, name: str) -> None:
+    """One line when the model's adapters were never trained (a fresh build answers with noise)."""
+    from emox_core.modeling.training_record import untrained_warning
+
+    if (warning := untrained_warning(directory, name)) is not None:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
 @contextlib.contextmanager
 def _spinner(console: Console, message: str, quiet: bool) -> Iterator[None]:
     """A spinner on ``console`` while the C-level stderr is silenced: decord and ffmpeg print their own
@@ -219,15 +232,6 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-
-
-def _answer_text(prediction: Prediction, show_thinking: bool) -> str:
-    """The answer to print without streaming: ERG's reply (and its thinking if asked), else the text."""
-    if prediction.task != "ERG":
-        return prediction.prediction
-    if show_thinking and prediction.thinking:
-        return f"<think>{prediction.thinking}</think>\n{prediction.reply}"
-    return prediction.reply or ""
 
 
 def _write(text: str) -> None:

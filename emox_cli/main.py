@@ -9,24 +9,49 @@ import sys
 import typer
 
 from emox_cli import app as app_command
-from emox_cli import convert, demo, eval, export, infer, info, prepare, train
+from emox_cli import convert, demo, doctor, eval, export, infer, info, prepare, train
+from emox_cli.help_format import EmoxTyper
 
-app = typer.Typer(
+app = EmoxTyper(
     name="emox",
-    help="Nano-EmoX toolkit: prepare data, train the P2E phases, evaluate on the official benchmarks, infer.",
-    no_args_is_help=True,
-    add_completion=False,
+    help="Nano-EmoX toolkit: prepare data, train the P2E phases, evaluate with the official metrics, run the "
+         "model on clips.\n\nNew here? Start with 'emox demo': the whole toolkit offline on a synthetic corpus, "
+         "in minutes on a laptop CPU. 'emox doctor' says what this machine can run. The README's 'What you can "
+         "do today' lists the next steps.",
     pretty_exceptions_enable=False,
 )
-app.add_typer(prepare.app, name="prepare")
-app.command("train")(train.train)
-app.command("eval")(eval.eval_command)
-app.command("infer")(infer.infer)
-app.command("info")(info.info)
-app.command("export")(export.export)
-app.command("demo")(demo.demo)
-app.command("app")(app_command.app)
-app.add_typer(convert.app, name="convert")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from emox_core import __version__
+
+        typer.echo(f"emox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print emox's version and exit."),
+) -> None:
+    pass
+
+
+_COMMANDS = (
+    ("demo", demo.demo, "Start here: the whole toolkit offline on a synthetic corpus (train, evaluate, infer)."),
+    ("train", train.train, "Train one P2E phase from a recipe (its prerequisites are checked first)."),
+    ("eval", eval.eval_command, "Score predictions, or a model, with a benchmark's official metrics."),
+    ("infer", infer.infer, "Answer a task about a clip, or about every clip of a manifest or folder."),
+    ("app", app_command.app, "A local web page to ask the model about your own clip (extra 'app')."),
+    ("export", export.export, "Merge LoRA and write a full model directory."),
+    ("info", info.info, "Parameters per branch and per P2E phase of a preset, from configs alone."),
+    ("doctor", doctor.doctor, "What works on this machine: libraries, GPU, media tools, backbones, disk."),
+)
+for _name, _function, _short in _COMMANDS:
+    app.command(_name, short_help=_short)(_function)
+app.add_typer(prepare.app, name="prepare", short_help="Prepare datasets: manifests, media cache, encoder features.")
+app.add_typer(convert.app, name="convert", short_help="Convert official Nano-EmoX weights into an emox model.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,8 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     from emox_core.errors import EmoxError
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # OpenMP threads that wait by sleeping, not spinning: on a CPU shared with any other busy process, torch's
+    # spinning threads made training steps up to 6x slower (emox demo, 2 cores, one busy neighbour). Set before
+    # torch is imported (every command imports it lazily); a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        app(args=argv, prog_name="emox", standalone_mode=False)
+        code = app(args=argv, prog_name="emox", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -60,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("emox: interrupted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:  # a command's typer.Exit(N) comes back as its code here
+        sys.exit(code)
 
 
 if __name__ == "__main__":

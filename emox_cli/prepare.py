@@ -12,22 +12,24 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from emox_cli.help_format import EmoxTyper
 from emox_core.data.registry import ADAPTERS
 
 if TYPE_CHECKING:
     from emox_core.data.common import PrepareReport
 
-app = typer.Typer(
-    help="Prepare datasets: manifests, media cache, encoder feature cache.", no_args_is_help=True
-)
+app = EmoxTyper(help="Prepare datasets: 'emox prepare DATASET RAW_DIR OUT_DIR' writes a manifest; 'emox prepare "
+                     "media' fills the media cache; 'emox prepare features' the encoder feature cache.")
 
 _TOP_LABELS = 12
 
 
 def _command(name: str, splits: tuple[str, ...]) -> Callable[..., None]:
     def command(
-        raw_dir: Path = typer.Argument(..., help="The dataset as downloaded (the manifest's data root)."),
-        out_dir: Path = typer.Argument(..., help="Where manifest-{split}.jsonl and stats.json are written."),
+        raw_dir: Path = typer.Argument(..., metavar="RAW_DIR",
+            help="The dataset as downloaded (the manifest's data root)."),
+        out_dir: Path = typer.Argument(..., metavar="OUT_DIR",
+            help="Where manifest-{split}.jsonl and stats.json are written."),
         split: str = typer.Option("all", "--split", help=f"all | {' | '.join(splits)}"),
         sha256_file: Path | None = typer.Option(
             None, "--sha256-file", help="sha256sum-style list of raw files (paths relative to RAW_DIR)."

@@ -6,7 +6,8 @@ import typer
 
 
 def features(
-    overrides: list[str] | None = typer.Argument(None, help="key=value recipe overrides, as for emox train."),
+    overrides: list[str] | None = typer.Argument(None, metavar="KEY=VALUE",
+        help="key=value recipe overrides, as for emox train."),
     phase: str | None = typer.Option(None, "--phase", help="P2E phase 1.1, 1.2, 2 or 3: picks its recipe."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe name or YAML file."),
 ) -> None:

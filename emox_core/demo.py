@@ -23,12 +23,6 @@ from emox_core.fileio import atomic_write_json, atomic_write_text
 
 DEMO_PHASES = (("1.1", "demo/p2e-phase1-speech"), ("1.2", "demo/p2e-phase1-visual"), ("2", "demo/p2e-phase2"),
                ("3", "demo/p2e-phase3"))
-TASK_DEMOS: dict[str, dict[str, Any]] = {
-    "MSA": {}, "MER": {}, "OV-MER": {}, "ERI": {}, "MIR": {},
-    "ERG": {"context": "a conversation with a friend after a long week",
-            "history": [{"role": "speaker", "text": "I have been so tired lately."},
-                        {"role": "listener", "text": "That sounds exhausting. What happened?"}]},
-}
 
 
 @dataclass
@@ -170,7 +164,7 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoRe
         model, processor, _ = load_trained(previous)
         report.after = evaluate_mer(model, processor, test_manifest, out / "predictions-after.jsonl", options)
     with stage("infer one clip per task"):
-        report.answers = _answer_every_task(model, processor, out, options)
+        report.answers = _answer_every_task(model, processor, out, test_manifest, options)
     with stage("report"):
         write_report(report)
     return report
@@ -187,18 +181,22 @@ def _prepare_media(out: Path, options: DemoOptions) -> None:
         prepare_media(jobs, out / "cache", settings, workers=min(2, os.cpu_count() or 1), progress=True)
 
 
-def _answer_every_task(model: Any, processor: Any, out: Path, options: DemoOptions) -> dict[str, dict[str, Any]]:
+def _answer_every_task(model: Any, processor: Any, out: Path, test_manifest: Path, options: DemoOptions
+                       ) -> dict[str, dict[str, Any]]:
+    """One test clip asked every registered task with the task's example inputs (``Task.example``); the task
+    the corpus was labelled for is asked with the corpus's labels."""
+    from emox_core.data.manifest import read_manifest
     from emox_core.inference.predict import GenerationSettings, predict_clip
-    from emox_core.training.synthetic import SYNTHETIC_LABELS, SYNTHETIC_SUBTITLE
+    from emox_core.tasks import TASKS
 
-    clip = sorted((out / "data" / "test" / "clips").glob("*.mp4"))[0]
+    sample = read_manifest(test_manifest)[0]
+    clip = sample.media_path(test_manifest.parent, "video")
     answers = {}
-    for task, extra in TASK_DEMOS.items():
-        labels = list(SYNTHETIC_LABELS) if task == "MER" else None
-        prediction = predict_clip(model, processor, clip, task, subtitle=SYNTHETIC_SUBTITLE, labels=labels,
-                                  context=extra.get("context", ""), history=extra.get("history", ()),
-                                  settings=GenerationSettings(max_new_tokens=options.max_new_tokens))
-        answers[task] = prediction.to_record()
+    for name, task in TASKS.items():
+        labels = sample.prompt_fields.get("candidate_labels") if name == sample.task else None
+        prediction = predict_clip(model, processor, clip, name, subtitle=sample.subtitle, labels=labels,
+                                  settings=GenerationSettings(max_new_tokens=options.max_new_tokens), **task.example)
+        answers[name] = prediction.to_record()
     return answers
 
 

@@ -24,6 +24,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_json
+from emox_core.media.settings import DEFAULT_MEDIA
 from emox_core.modeling.configuration import (
     AUDIO_TOKEN,
     FACE_TOKEN,
@@ -77,12 +78,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 class ProcessorSettings:
     """The numbers the processor needs; taken from :class:`NanoEmoXConfig` and saved beside the tokenizer."""
 
-    num_frames: int = 8
-    image_size: int = 224
+    num_frames: int = DEFAULT_MEDIA.frames
+    image_size: int = DEFAULT_MEDIA.image_size
     face_input: str = "raw"
-    sampling_rate: int = 16000
-    audio_segments: int = 8
-    audio_segment_samples: int = 32000
+    sampling_rate: int = DEFAULT_MEDIA.sample_rate
+    audio_segments: int = DEFAULT_MEDIA.audio_segments
+    audio_segment_samples: int = round(DEFAULT_MEDIA.segment_seconds * DEFAULT_MEDIA.sample_rate)
     token_counts: dict[str, int] = field(default_factory=dict)
     prompt_style: str = "official"
     max_length: int = 1024
@@ -328,3 +329,16 @@ def media_settings_for(settings: ProcessorSettings) -> MediaSettings:
                          sample_rate=settings.sampling_rate, audio_segments=settings.audio_segments,
                          segment_seconds=settings.audio_segment_samples / settings.sampling_rate,
                          face_mode="raw" if settings.face_input == "raw" else "crop")
+
+
+def saved_media_settings(directory: str | Path) -> MediaSettings:
+    """The media settings of a saved model directory: from its processor settings, else (an ``emox convert
+    official`` output has none) from its config."""
+    directory = Path(directory)
+    if (directory / PROCESSOR_FILE).is_file():
+        data = json.loads((directory / PROCESSOR_FILE).read_text(encoding="utf-8"))
+        data.pop("processor_class", None)
+        return media_settings_for(ProcessorSettings(**data))
+    if not (directory / "config.json").is_file():
+        raise EmoxError(f"{directory}: not an emox model directory (no {PROCESSOR_FILE} or config.json)")
+    return media_settings_for(ProcessorSettings.from_config(NanoEmoXConfig.from_pretrained(str(directory))))

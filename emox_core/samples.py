@@ -10,15 +10,21 @@ from emox_core.data.manifest import Sample
 from emox_core.media.cache import MediaCache, default_cache_root
 from emox_core.media.decode import ClipMedia
 from emox_core.processing import Example, NanoEmoXProcessor
+from emox_core.tasks import get_task
 
-# AvaMERG samples (ERG and the MER samples derived from its turns) use the dialogue-history layout.
+# Datasets whose every sample is a dialogue turn: AvaMERG's MER samples, derived from its turns, are asked
+# with the dialogue-history layout like its ERG samples.
 DIALOGUE_DATASETS = frozenset({"avamerg"})
 
 
 def layout_for(sample: Sample, default: str = "multimodal") -> str:
-    """The prompt layout of a sample: the dialogue layout for AvaMERG, ``default`` otherwise (a recipe
-    sets ``audio_text`` for phase 1.1 and ``face_frame`` for phase 1.2)."""
-    return "dialogue" if sample.dataset.lower() in DIALOGUE_DATASETS or sample.task == "ERG" else default
+    """The prompt layout of a sample: its task's own layout (the registry's ``Task.layout``), the dialogue
+    layout for a dialogue dataset, ``default`` otherwise (a recipe sets ``audio_text`` for phase 1.1 and
+    ``face_frame`` for phase 1.2)."""
+    task_layout = get_task(sample.task).layout
+    if task_layout is not None:
+        return task_layout
+    return "dialogue" if sample.dataset.lower() in DIALOGUE_DATASETS else default
 
 
 def build_prompt(sample: Sample, processor: NanoEmoXProcessor, layout: str = "multimodal", variant: int = 0) -> str:

@@ -15,7 +15,9 @@ Paper vs code (both documented in the README):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from emox_core.errors import EmoxError
 
@@ -113,23 +115,105 @@ class ParsedAnswer:
     reply: str | None = None
 
 
+def _parse_label(text: str, candidates: tuple[str, ...]) -> ParsedAnswer:
+    label = match_label(_after_is(text), candidates) or match_label(text, candidates)
+    return ParsedAnswer(text=text, label=label, labels=[label] if label else [])
+
+
+def _parse_label_list(text: str, candidates: tuple[str, ...]) -> ParsedAnswer:
+    found = split_label_list(_after_is(text))
+    return ParsedAnswer(text=text, labels=found, label=found[0] if found else None)
+
+
+def _parse_text(text: str, candidates: tuple[str, ...]) -> ParsedAnswer:
+    return ParsedAnswer(text=text)
+
+
+def _parse_reply(text: str, candidates: tuple[str, ...]) -> ParsedAnswer:
+    """``<think>chain of empathy</think> reply``: the label is the speaker's emotion the chain names."""
+    match = _THINK.search(text)
+    thinking = match.group(1).strip() if match else None
+    reply = _THINK.sub("", text).replace("<think>", "").strip()
+    emotion = re.search(r"the emotion of the speaker is\s+(\w+)", (thinking or "").lower())
+    return ParsedAnswer(text=text, label=emotion.group(1) if emotion else None, thinking=thinking, reply=reply)
+
+
+@dataclass(frozen=True)
+class AnswerKind:
+    """How the answers of a kind of task are read (``parse``), summed up in one line after the streamed
+    answer (``summary``: None for free text), shown (``has_thinking``: a ``<think>`` part hidden unless
+    asked for) and compared (``labelled``)."""
+
+    parse: Callable[[str, tuple[str, ...]], ParsedAnswer]
+    summary: Callable[[ParsedAnswer], str | None]
+    has_thinking: bool = False
+    labelled: bool = False  # a label or label set: answers are compared by it (``emox infer --ablate``)
+
+
+ANSWER_KINDS: dict[str, AnswerKind] = {
+    # one of the candidate labels ("The most likely label is happy.")
+    "label": AnswerKind(_parse_label, lambda p: f"label: {p.label or '(none of the candidates)'}", labelled=True),
+    # an open-vocabulary list ("The character's emotional state is {a, b}.")
+    "labels": AnswerKind(_parse_label_list, lambda p: f"labels: {', '.join(p.labels) or '(none)'}", labelled=True),
+    # free text (a reasoning paragraph)
+    "text": AnswerKind(_parse_text, lambda p: None),
+    # a <think> chain, then the reply
+    "reply": AnswerKind(_parse_reply, lambda p: None, has_thinking=True),
+}
+
+
 @dataclass(frozen=True)
 class Task:
-    """One of the six tasks. ``questions`` are the training variants; ``questions[0]`` is used at inference."""
+    """One task and everything that is particular to it: prompts, answer kind, generation length, layout.
+
+    ``questions`` are the training variants (``questions[0]`` is used at inference); ``paper_question`` and
+    ``paper_identifier`` replace them under ``prompt_style="paper"``. ``answer`` names an :data:`ANSWER_KINDS`
+    entry; ``max_new_tokens`` is the default generation length (covers the trained targets; the official 1200
+    is for sampling runaway text). ``layout`` is the prompt layout the task always uses (``None``: the caller's,
+    e.g. a phase's); ``inputs`` fills template fields from the user's inputs (``subtitle``, ``context``).
+    ``example`` holds inputs that make a meaningful demo question (``emox demo``); ``description`` is the few
+    words a task picker shows (``emox app``).
+    """
 
     name: str
     identifier: str
     level: str
     questions: tuple[str, ...]
     answer_template: str
+    answer: str = "label"
+    max_new_tokens: int = 32
     default_labels: tuple[str, ...] = ()
     uses_candidates: bool = False
+    layout: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    paper_question: str | None = None
+    paper_identifier: str | None = None
+    example: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.answer not in ANSWER_KINDS:
+            raise EmoxError(f"task {self.name}: answer kind {self.answer!r} is not one of {', '.join(ANSWER_KINDS)}")
+        if self.max_new_tokens < 1:
+            raise EmoxError(f"task {self.name}: max_new_tokens must be >= 1")
+        unknown = sorted(set(self.inputs.values()) - set(USER_INPUTS))
+        if unknown:
+            raise EmoxError(f"task {self.name}: inputs {unknown} are not among {', '.join(USER_INPUTS)}")
+
+    @property
+    def kind(self) -> AnswerKind:
+        return ANSWER_KINDS[self.answer]
+
+    @property
+    def reads_dialogue(self) -> bool:
+        """Whether the task's prompt carries a dialogue history (and a situation, ``context``)."""
+        return self.layout == "dialogue"
 
     def question(self, labels: list[str] | tuple[str, ...] | str | None = None, variant: int = 0,
                  prompt_style: str = "official", **fields: str) -> str:
-        """The question text, with candidate labels and any ERG fields filled in."""
+        """The question text, with candidate labels and the task's fields filled in."""
         if prompt_style == "paper":
-            template = PAPER_QUESTIONS.get(self.name, self.questions[variant % len(self.questions)])
+            template = self.paper_question or self.questions[variant % len(self.questions)]
         elif prompt_style == "official":
             template = self.questions[variant % len(self.questions)]
         else:
@@ -145,23 +229,31 @@ class Task:
         except KeyError as exc:
             raise EmoxError(f"task {self.name}: prompt field {exc.args[0]!r} is missing") from None
 
+    def input_fields(self, **values: str) -> dict[str, str]:
+        """The prompt fields this task fills from the user's inputs (``subtitle=..., context=...``)."""
+        return {name: values.get(source, "") for name, source in self.inputs.items()}
+
     def parse(self, text: str, labels: list[str] | tuple[str, ...] | None = None) -> ParsedAnswer:
-        """Turn generated text into this task's answer (label, label list, or thinking + reply)."""
+        """Turn generated text into this task's answer (label, label list, text, or thinking + reply)."""
         text = text.split("###", 1)[0].strip()
-        if self.name == "ERG":
-            match = _THINK.search(text)
-            thinking = match.group(1).strip() if match else None
-            reply = _THINK.sub("", text).replace("<think>", "").strip()
-            emotion = re.search(r"the emotion of the speaker is\s+(\w+)", (thinking or "").lower())
-            return ParsedAnswer(text=text, label=emotion.group(1) if emotion else None, thinking=thinking, reply=reply)
-        if self.name == "OV-MER":
-            found = split_label_list(_after_is(text))
-            return ParsedAnswer(text=text, labels=found, label=found[0] if found else None)
-        if self.name == "ERI":
-            return ParsedAnswer(text=text)
-        candidates = tuple(labels) if labels else self.default_labels
-        label = match_label(_after_is(text), candidates) or match_label(text, candidates)
-        return ParsedAnswer(text=text, label=label, labels=[label] if label else [])
+        return self.kind.parse(text, tuple(labels) if labels else self.default_labels)
+
+    def summary(self, parsed: ParsedAnswer) -> str | None:
+        """The line printed after the streamed answer (``label: happy``), or None."""
+        return self.kind.summary(parsed)
+
+    def shown_answer(self, parsed: ParsedAnswer, show_thinking: bool = False) -> str:
+        """The answer as a user reads it: the reply alone for a task with a ``<think>`` part (with it when
+        ``show_thinking``), else the text."""
+        if not self.kind.has_thinking:
+            return parsed.text
+        if show_thinking and parsed.thinking:
+            return f"<think>{parsed.thinking}</think>\n{parsed.reply or ''}"
+        return parsed.reply or ""
+
+
+# What a user can give besides the clip (``emox infer --subtitle/--context``), by the name ``Task.inputs`` uses.
+USER_INPUTS = ("subtitle", "context")
 
 
 def _after_is(text: str) -> str:
@@ -205,52 +297,85 @@ TASKS: dict[str, Task] = {
             questions=("[Recognition] Please select the label that can best describe the person's sentiment from "
                        "the provided candidate labels: {candidate_labels}.",),
             answer_template="The most likely label is {label}.", default_labels=SENTIMENT_LABELS,
-            uses_candidates=True,
+            uses_candidates=True, description="sentiment",
         ),
         Task(
             name="MER", identifier="[Recognition]", level="perception",
             questions=("[Recognition] Please select the label that can best describe the person's emotional state "
                        "from the provided candidate labels: {candidate_labels}.",),
             answer_template="The most likely label is {label}.", default_labels=CAER_FERV39K_LABELS,
-            uses_candidates=True,
+            uses_candidates=True, paper_question=PAPER_QUESTIONS["MER"], description="emotion label",
         ),
         Task(
             name="OV-MER", identifier="[Recogn_OV]", level="perception", questions=OV_QUESTIONS,
-            answer_template="The character's emotional state is {labels}.",
+            answer_template="The character's emotional state is {labels}.", answer="labels", max_new_tokens=64,
+            paper_question=PAPER_QUESTIONS["OV-MER"], paper_identifier="[Recog_OV]",
+            description="open-vocabulary emotions",
         ),
         Task(
             name="ERI", identifier="[Inference]", level="understanding", questions=ERI_QUESTIONS,
-            answer_template="{reason}",
+            answer_template="{reason}", answer="text", max_new_tokens=512, paper_question=PAPER_QUESTIONS["ERI"],
+            description="emotion reasoning",
         ),
         Task(
             name="MIR", identifier="[Intent]", level="understanding",
             questions=("[Intent]recognize speaker's intention from the provided candidate labels: "
                        "{candidate_labels}.",),
             answer_template="{label}", default_labels=MINTREC_LABELS, uses_candidates=True,
+            paper_question=PAPER_QUESTIONS["MIR"], description="intent",
         ),
         Task(
             name="ERG", identifier="[Interaction]", level="interaction", questions=(ERG_QUESTION,),
-            answer_template=ERG_ANSWER,
+            answer_template=ERG_ANSWER, answer="reply", max_new_tokens=512, layout="dialogue",
+            inputs={"context": "context", "current_user_input": "subtitle"}, paper_question=PAPER_QUESTIONS["ERG"],
+            description="empathetic reply",
+            example={"context": "a conversation with a friend after a long week",
+                     "history": [{"role": "speaker", "text": "I have been so tired lately."},
+                                 {"role": "listener", "text": "That sounds exhausting. What happened?"}]},
         ),
     )
 }
 
+# The six tasks of the paper (a task added with register_task is in TASKS and task_names(), not here).
 TASK_NAMES = tuple(TASKS)
+
+
+def register_task(task: Task) -> Task:
+    """Add a task to the registry: the processor, training, inference, evaluation readers and the CLI then
+    know it (its prompts, answer kind, generation length and layout are all in ``task``)."""
+    if _key(task.name) in {_key(name) for name in TASKS}:
+        raise EmoxError(f"task {task.name}: already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def task_names() -> tuple[str, ...]:
+    """Every registered task, the paper's six first."""
+    return tuple(TASKS)
+
+
+def task_list(predicate: Callable[[Task], bool] = lambda task: True, conjunction: str = "or") -> str:
+    """The names of the registered tasks that ``predicate`` accepts, for messages and help:
+    ``"MSA, MER, OV-MER, ERI, MIR or ERG"``."""
+    names = [name for name, task in TASKS.items() if predicate(task)]
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _key(name: str) -> str:
+    return name.strip().upper().replace("_", "").replace("-", "")
 
 
 def get_task(name: str) -> Task:
     """Look a task up by name (case-insensitive; "OV_MER"/"ovmer" accepted)."""
-    key = name.strip().upper().replace("_", "-")
-    if key == "OVMER":
-        key = "OV-MER"
-    if key not in TASKS:
-        raise EmoxError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}")
-    return TASKS[key]
+    for task_name, task in TASKS.items():
+        if _key(task_name) == _key(name):
+            return task
+    raise EmoxError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
 
 
 def identifier_for(task: str, prompt_style: str = "official") -> str:
     """The identifier that the prompt of ``task`` carries under ``prompt_style``."""
     spec = get_task(task)
-    if prompt_style == "paper" and spec.name == "OV-MER":
-        return "[Recog_OV]"
+    if prompt_style == "paper" and spec.paper_identifier:
+        return spec.paper_identifier
     return spec.identifier

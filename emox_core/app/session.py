@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emox_core.errors import EmoxError
+from emox_core.tasks import ParsedAnswer, get_task
 
 if TYPE_CHECKING:
     from emox_core.inference.runtime import GenerationSettings
@@ -53,16 +54,18 @@ class Update:
 
     @property
     def label_line(self) -> str:
-        """``label: happy`` (MSA, MER, MIR), ``labels: a, b`` (OV-MER), the speaker emotion (ERG), else empty."""
+        """The task's summary line (``label: happy``, ``labels: a, b``); for a reply with a chain of empathy,
+        the speaker's emotion it names; else empty."""
         if self.record is None:
             return ""
-        task, label, labels = self.record["task"], self.record.get("label"), self.record.get("labels") or []
-        if task in ("MSA", "MER", "MIR"):
-            return f"label: {label or '(none of the candidates)'}"
-        if task == "OV-MER":
-            return f"labels: {', '.join(labels) or '(none)'}"
-        if task == "ERG" and label:
-            return f"speaker emotion (from the chain of empathy): {label}"
+        task = get_task(self.record["task"])
+        parsed = ParsedAnswer(text=self.record["prediction"], label=self.record.get("label"),
+                              labels=self.record.get("labels") or [], thinking=self.record.get("thinking"),
+                              reply=self.record.get("reply"))
+        if (summary := task.summary(parsed)) is not None:
+            return summary
+        if task.kind.has_thinking and parsed.label:
+            return f"speaker emotion (from the chain of empathy): {parsed.label}"
         return ""
 
 
@@ -129,7 +132,7 @@ class AppModel:
 
         pieces: queue.Queue[str] = queue.Queue()
         outcome: dict[str, Any] = {}
-        streamer = answer_streamer(self.processor, pieces.put, hide_thinking=task == "ERG")
+        streamer = answer_streamer(self.processor, pieces.put, hide_thinking=get_task(task).kind.has_thinking)
 
         def work() -> None:
             try:
@@ -159,5 +162,4 @@ class AppModel:
             return
         prediction = outcome["prediction"]
         record = {**prediction.to_record(), **explanation(self.model, self.processor, media)}
-        final = prediction.reply if task == "ERG" else prediction.prediction
-        yield Update(answer=final or "", media=media, record=record, done=True)
+        yield Update(answer=prediction.shown, media=media, record=record, done=True)

@@ -13,13 +13,11 @@ from typing import Any
 from emox_core.app.session import AppModel, Question, Update
 from emox_core.app.views import CSS, face_items, frame_items, gate_html, inputs_html, waveform_image
 from emox_core.errors import EmoxError
-from emox_core.tasks import TASK_NAMES
+from emox_core.tasks import TASKS, get_task, task_names
 
 # Settings that keep Gradio from calling home: usage analytics and the version check ride on the same switch.
 OFFLINE_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SHARE": "False", "GRADIO_SSR_MODE": "False",
                        "GRADIO_MCP_SERVER": "False", "GRADIO_RUN_HISTORY": "False", "HF_HUB_OFFLINE": "1"}
-TASK_HELP = {"MSA": "sentiment", "MER": "emotion label", "OV-MER": "open-vocabulary emotions",
-             "ERI": "emotion reasoning", "MIR": "intent", "ERG": "empathetic reply"}
 
 
 def import_gradio() -> Any:
@@ -43,8 +41,8 @@ def build_page(app: AppModel) -> Any:
             with gr.Column(scale=1):
                 clip = gr.Video(label="clip (upload, or record from the webcam and microphone)",
                                 sources=["upload", "webcam"], include_audio=True, height=260, elem_id="clip")
-                task = gr.Radio(list(TASK_NAMES), value="MER", label="task",
-                                info=", ".join(f"{t}: {h}" for t, h in TASK_HELP.items()), elem_id="task")
+                task = gr.Radio(list(task_names()), value="MER", label="task", elem_id="task",
+                                info=", ".join(f"{t.name}: {t.description or t.name}" for t in TASKS.values()))
                 subtitle = gr.Textbox(label="subtitle (what is said; ERG: the speaker's current words)",
                                       elem_id="subtitle")
                 with gr.Group(visible=False) as dialogue:
@@ -68,7 +66,7 @@ def build_page(app: AppModel) -> Any:
         waveform = gr.Image(label="audio: the segments HuBERT hears", type="numpy", interactive=False,
                             height=230, elem_id="waveform")
 
-        task.change(lambda t: gr.update(visible=t == "ERG"), task, dialogue, queue=False)
+        task.change(lambda t: gr.update(visible=get_task(t).reads_dialogue), task, dialogue, queue=False)
         outputs = [status, answer, label, thinking, inputs, gate, frames, faces, waveform]
 
         def answer_question(clip_path: str | None, task_name: str, said: str, situation: str, dialogue_text: str

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_open, require_file, resolve_under
-from emox_core.tasks import TASK_NAMES
+from emox_core.tasks import TASKS
 
 if TYPE_CHECKING:
     import datasets
@@ -74,8 +74,8 @@ class Sample:
                 raise ValueError(f"field {name!r} must be a string")
         if not self.id:
             raise ValueError("field 'id' is empty")
-        if self.task not in TASK_NAMES:
-            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASK_NAMES)}")
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.split not in SPLITS:
             raise ValueError(f"split {self.split!r} is not one of {', '.join(SPLITS)}")
         if not isinstance(self.media, dict) or set(self.media) != {"video", "audio"}:
@@ -112,6 +112,27 @@ class Sample:
         """The absolute path of this sample's ``kind`` media under ``data_root`` (refusing escapes)."""
         rel = self.media.get(kind)
         return None if rel is None else resolve_under(data_root, rel, f"sample {self.id}")
+
+
+STATS_FILE = "stats.json"
+
+
+def manifest_data_root(manifest: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder a manifest's media paths are relative to: ``data_root`` when given (``--data-root``, a
+    recipe's ``data.NAME.data_root``), else the ``data_root`` that ``emox prepare`` recorded in ``stats.json``
+    beside the manifest, else the manifest's own folder (the synthetic corpus keeps its clips there).
+    Training, ``emox infer --manifest``, ``emox eval --model`` and ``emox prepare media`` all ask here."""
+    if data_root is not None:
+        return Path(data_root)
+    folder = Path(manifest).parent
+    stats = folder / STATS_FILE
+    if not stats.is_file():
+        return folder
+    try:
+        recorded = json.loads(stats.read_text(encoding="utf-8")).get("data_root")
+    except (OSError, ValueError, AttributeError):
+        raise EmoxError(f"{stats}: not a readable stats.json (rerun emox prepare, or pass the data root)") from None
+    return Path(recorded) if recorded else folder
 
 
 def sample_from_dict(record: Any, where: str) -> Sample:

@@ -19,6 +19,7 @@ import torch
 
 from emox_core.errors import EmoxError
 from emox_core.inference.explain import MASK_COLUMNS, modalities_seen
+from emox_core.tasks import get_task
 
 if TYPE_CHECKING:
     from emox_core.inference.predict import Prediction
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 # What can be removed, in the order the table shows it.
 ABLATIONS = ("audio", "frames", "face", "fusion")
-# Tasks whose answer is a label (or a label list): the table says whether it changed.
-LABEL_TASKS = ("MSA", "MER", "MIR", "OV-MER")
 _RAW_INPUTS = ("pixel_values", "input_values", "pixel_values_videos")
 _FUSION_FEATURES = ("vision_fusion_features", "speech_fusion_features")
 
@@ -121,19 +120,19 @@ def ablate_clip(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProc
         masked = sorted(set(unseen) | {m for m in removed_inputs(modality) if seen[m]}, key=ABLATIONS.index)
         answer = predict_clip(WithoutModality(model, modality), processor, clip_path, task, settings=settings,
                               media=media, model_name=model_name, **options)
-        changed = label_changed(reference, answer) if reference.task in LABEL_TASKS else None
+        changed = label_changed(reference, answer) if get_task(reference.task).kind.labelled else None
         rows.append(AblationRow(modality, masked, answer, changed))
     return rows
 
 
 def label_changed(reference: Prediction, other: Prediction) -> bool:
-    """Whether the parsed label (MSA, MER, MIR) or label set (OV-MER) differs."""
+    """Whether the parsed label (or label set) differs."""
     return sorted(reference.labels) != sorted(other.labels)
 
 
 def table_rows(rows: Sequence[AblationRow], task: str) -> tuple[list[str], list[list[str]]]:
     """(headers, cells) of the ablation table, for the CLI, the app and the docs."""
-    labelled = task in LABEL_TASKS
+    labelled = get_task(task).kind.labelled
     headers = ["condition", "masked inputs", "label" if labelled else "answer"] + (["changed"] if labelled else [])
     cells = []
     for row in rows:
@@ -143,7 +142,7 @@ def table_rows(rows: Sequence[AblationRow], task: str) -> tuple[list[str], list[
         elif labelled:
             answer = ", ".join(p.labels) or "(none of the candidates)"
         else:
-            answer = " ".join((p.reply if p.task == "ERG" and p.reply is not None else p.prediction).split())
+            answer = " ".join(p.shown.split())
         line = [row.condition, ", ".join(row.masked) or "-", answer]
         if labelled:
             line.append("-" if row.changed is None else ("yes" if row.changed else "no"))

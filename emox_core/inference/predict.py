@@ -23,7 +23,7 @@ from emox_core.fileio import atomic_write_json, require_file
 from emox_core.inference.runtime import GenerationSettings, load_for_inference
 from emox_core.inference.schema import validate_prediction
 from emox_core.locking import exclusive
-from emox_core.tasks import TASK_NAMES, get_task
+from emox_core.tasks import TASKS, ParsedAnswer, get_task, task_list
 
 if TYPE_CHECKING:
     from emox_core.data.manifest import Sample
@@ -56,6 +56,17 @@ class Prediction:
         if record["media"] is None:
             del record["media"]
         return record
+
+    @property
+    def parsed(self) -> ParsedAnswer:
+        """The answer as its task reads it (for the task's summary line and shown answer)."""
+        return ParsedAnswer(text=self.prediction, label=self.label, labels=self.labels, thinking=self.thinking,
+                            reply=self.reply)
+
+    @property
+    def shown(self) -> str:
+        """The answer as a user reads it (a task with a ``<think>`` part: the reply alone)."""
+        return get_task(self.task).shown_answer(self.parsed)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -107,7 +118,8 @@ def clip_sample(clip: str | os.PathLike[str], task: str, *, root: str | os.PathL
                 context: str = "") -> Sample:
     """The manifest sample for one raw clip (id = its path relative to ``root``, default its folder).
 
-    ERG's question takes ``context`` (the situation) and the subtitle as the current user input.
+    A task's question takes the user's inputs its registry entry names (``Task.inputs``: ERG's takes
+    ``context``, the situation, and the subtitle as the current user input).
     """
     from emox_core.data.manifest import Sample
     from emox_core.media.decode import AUDIO_SUFFIXES
@@ -117,14 +129,14 @@ def clip_sample(clip: str | os.PathLike[str], task: str, *, root: str | os.PathL
     spec = get_task(task)
     name = spec.name
     if labels is not None and not spec.uses_candidates:
-        raise EmoxError(f"--labels: task {name} has no candidate labels (only MSA, MER and MIR)")
-    if (history or context) and name != "ERG":
-        raise EmoxError(f"--{'history' if history else 'context'}: only ERG reads a dialogue (task is {name})")
-    fields: dict[str, str] = {}
+        with_labels = task_list(lambda t: t.uses_candidates, "and")
+        raise EmoxError(f"--labels: task {name} has no candidate labels (only {with_labels})")
+    if (history or context) and not spec.reads_dialogue:
+        dialogue = task_list(lambda t: t.reads_dialogue, "and")
+        raise EmoxError(f"--{'history' if history else 'context'}: only {dialogue} reads a dialogue (task is {name})")
+    fields = spec.input_fields(subtitle=subtitle, context=context)
     if labels is not None:
         fields["candidate_labels"] = ", ".join(labels)
-    if name == "ERG":
-        fields.update(context=context, current_user_input=subtitle)
     kind = "audio" if clip.suffix.lower() in AUDIO_SUFFIXES else "video"
     media: dict[str, str | None] = {"video": None, "audio": None, kind: relative}
     return Sample(id=relative, task=name, split="test", dataset="", media=media, target="", subtitle=subtitle,
@@ -281,13 +293,13 @@ def predict_manifest(model: ModelArg, manifest: str | os.PathLike[str], out_path
     ``manifest-test.jsonl``) into ``out_path``; ids already there are skipped. ``model`` is a model
     directory / hub id, or a loaded model (then pass ``processor``). ``data_root`` defaults to the
     ``data_root`` of ``stats.json`` beside the manifest; ``cache_dir`` reuses ``emox prepare media``'s cache."""
-    from emox_core.data.manifest import read_manifest
+    from emox_core.data.manifest import manifest_data_root, read_manifest
 
     manifest_path = manifest_file(manifest)
     if Path(out_path).resolve() == manifest_path.resolve():
         raise EmoxError(f"{out_path}: --out is the input manifest; choose another file for the predictions")
     samples = read_manifest(manifest_path)
-    root = Path(data_root) if data_root is not None else manifest_data_root(manifest_path)
+    root = manifest_data_root(manifest_path, data_root)
     return predict_samples(model, samples, root, out_path, batch_size, processor=processor, settings=settings,
                            device=device, dtype=dtype, cache_dir=cache_dir, on_batch=on_batch)
 
@@ -386,7 +398,7 @@ def _load_batch(batch: Sequence[Sample], data_root: Path, processor: NanoEmoXPro
 
 def _task_batches(samples: Sequence[Sample], batch_size: int) -> Iterator[list[Sample]]:
     """Batches that hold one task each (one prompt template, one max_new_tokens), in task order."""
-    for task in TASK_NAMES:
+    for task in TASKS:
         of_task = [s for s in samples if s.task == task]
         for start in range(0, len(of_task), batch_size):
             yield of_task[start:start + batch_size]
@@ -452,12 +464,3 @@ def manifest_file(manifest: str | os.PathLike[str]) -> Path:
         if not path.is_file():
             raise EmoxError(f"{manifest}: directory without manifest-test.jsonl (pass the manifest file)")
     return require_file(path, "manifest")
-
-
-def manifest_data_root(manifest: Path) -> Path:
-    """The data root recorded by ``emox prepare`` in ``stats.json`` beside the manifest, else its folder."""
-    stats = manifest.parent / "stats.json"
-    try:
-        return Path(json.loads(stats.read_text())["data_root"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return manifest.parent

@@ -13,22 +13,21 @@ import torch
 
 from emox_core.errors import EmoxError
 from emox_core.processing import ANSWER_END
+from emox_core.tasks import get_task
 
 if TYPE_CHECKING:
     from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
     from emox_core.processing import NanoEmoXProcessor
 
-# Answer lengths that cover each task's trained targets: a label sentence, a label list, a paragraph of
-# reasoning, the chain of empathy plus a reply (the official 1200 is for sampling runaway text).
-DEFAULT_MAX_NEW_TOKENS = {"MSA": 32, "MER": 32, "MIR": 32, "OV-MER": 64, "ERI": 512, "ERG": 512}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
     """Decoding settings; the default is greedy (deterministic). ``max_new_tokens=None`` uses the task's
-    default (:data:`DEFAULT_MAX_NEW_TOKENS`). Every value is passed to ``generate`` explicitly, so nothing is
-    inherited from a checkpoint's ``generation_config.json`` (Qwen2.5-Instruct's samples with top_k=20)."""
+    default (``Task.max_new_tokens``, :mod:`emox_core.tasks`). Every value is passed to ``generate``
+    explicitly, so nothing is inherited from a checkpoint's ``generation_config.json`` (Qwen2.5-Instruct's
+    samples with top_k=20)."""
 
     max_new_tokens: int | None = None
     do_sample: bool = False
@@ -53,7 +52,7 @@ class GenerationSettings:
                 raise EmoxError(f"{flag}: {problem}")
 
     def max_tokens(self, task: str) -> int:
-        return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[task]
+        return self.max_new_tokens or get_task(task).max_new_tokens
 
     def as_dict(self, task: str) -> dict[str, Any]:
         """What the predictions file records under ``generation`` (the effective values for ``task``)."""

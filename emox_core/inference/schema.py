@@ -8,9 +8,10 @@ or the whole output of ``emox infer --json``) and read by ``emox eval --predicti
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from emox_core.tasks import TASK_NAMES
+from emox_core.tasks import TASK_NAMES, task_names
 
 PREDICTION_SCHEMA_VERSION = 1
 
@@ -68,9 +69,17 @@ PREDICTION_SCHEMA: dict[str, Any] = {
 }
 
 
+def prediction_schema() -> dict[str, Any]:
+    """:data:`PREDICTION_SCHEMA` with every task registered now (a task added by
+    :func:`~emox_core.tasks.register_task` is a valid ``task``)."""
+    schema = copy.deepcopy(PREDICTION_SCHEMA)
+    schema["properties"]["task"]["enum"] = list(task_names())
+    return schema
+
+
 def validate_prediction(record: Any) -> None:
-    """Raise ``ValueError`` naming the first field of ``record`` that breaks :data:`PREDICTION_SCHEMA`."""
-    _check(record, PREDICTION_SCHEMA, "prediction")
+    """Raise ``ValueError`` naming the first field of ``record`` that breaks :func:`prediction_schema`."""
+    _check(record, prediction_schema(), "prediction")
 
 
 def _check(value: Any, schema: dict[str, Any], where: str) -> None:

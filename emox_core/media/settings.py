@@ -64,3 +64,8 @@ class MediaSettings:
             fields.pop("face_margin")
         blob = json.dumps({"v": EXTRACTION_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# The official input; every other default of these numbers (model config, processor settings, CLI flags) is read
+# from here.
+DEFAULT_MEDIA = MediaSettings()

@@ -25,6 +25,7 @@ from typing import Any
 from transformers import AutoConfig, CLIPVisionConfig, HubertConfig, PretrainedConfig, Qwen2Config, SwinConfig
 
 from emox_core.errors import EmoxError
+from emox_core.media.settings import DEFAULT_MEDIA
 
 # Placeholder tokens the processor expands and the model replaces (official names, models/tokenizer.py).
 FRAME_TOKEN = "<FrameHere>"
@@ -116,11 +117,11 @@ class NanoEmoXConfig(PretrainedConfig):
         backbones: dict[str, str] | None = None,
         backbone_seed: int = 0,
         tokenizer_source: str = "",
-        num_frames: int = 8,
-        image_size: int = 224,
-        sampling_rate: int = 16000,
-        audio_segments: int = 8,
-        audio_segment_seconds: float = 2.0,
+        num_frames: int = DEFAULT_MEDIA.frames,
+        image_size: int = DEFAULT_MEDIA.image_size,
+        sampling_rate: int = DEFAULT_MEDIA.sample_rate,
+        audio_segments: int = DEFAULT_MEDIA.audio_segments,
+        audio_segment_seconds: float = DEFAULT_MEDIA.segment_seconds,
         num_visual_tokens: int = 32,
         num_speech_tokens: int = 32,
         num_face_tokens: int = 4,

@@ -128,9 +128,14 @@ def export_model(source: str | Path, out_dir: str | Path, *, evals: Sequence[str
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise EmoxError(f"{out}: output directory is not empty")
+    from emox_core.modeling.training_record import CONFIG_KEY, training_record
+
     find_results(source, evals)  # a bad --eval fails before the model is written
+    record = training_record(source)
     model, processor = load_model(source)
     model.merge_lora()
+    if record is not None:  # the exported directory keeps saying where its weights come from
+        setattr(model.config, CONFIG_KEY, record)
     save_model(model, processor, out)
     write_model_card(out, model.config, source, evals=evals, license_id=license_id or DEFAULT_LICENSE, name=name)
     return out

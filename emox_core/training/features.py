@@ -21,12 +21,15 @@ import os
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_write_bytes, atomic_write_json
+
+if TYPE_CHECKING:
+    from emox_core.media.cache import MediaCache
 
 KEY_FILE = "feature_key.json"
 FEATURE_FORMAT = 1
@@ -92,11 +95,9 @@ class FeatureCache:
 
     def sample_key(self, sample: Any, data_root: str | os.PathLike[str]) -> str:
         """Content key of a sample's media: equal files share an entry, an edited file gets a new one."""
-        parts = []
-        for kind in ("video", "audio"):
-            path = sample.media_path(data_root, kind)
-            parts.append(self.hashes.file_hash(path) if path is not None else "-")
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        key = sample_content_key(self.hashes, sample, data_root, hash_unknown=True)
+        assert key is not None
+        return key
 
     def path(self, sample_key: str) -> Path:
         return self.root / "entries" / sample_key[:2] / f"{sample_key}.safetensors"
@@ -113,6 +114,23 @@ class FeatureCache:
         from safetensors.torch import save
 
         atomic_write_bytes(self.path(sample_key), save({k: v.contiguous().cpu() for k, v in tensors.items()}))
+
+
+def sample_content_key(hashes: MediaCache, sample: Any, data_root: str | os.PathLike[str],
+                       hash_unknown: bool = True) -> str | None:
+    """The feature-cache key of a sample's media files (their sha256, memoised in ``hashes``); with
+    ``hash_unknown=False`` a file whose hash is not memoised gives None instead of being read."""
+    parts = []
+    for kind in ("video", "audio"):
+        path = sample.media_path(data_root, kind)
+        if path is None:
+            parts.append("-")
+            continue
+        sha = hashes.file_hash(path) if hash_unknown else hashes.known_hash(path) if path.exists() else None
+        if sha is None:
+            return None
+        parts.append(sha)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def encode_example(model: Any, processor: Any, example: Any) -> dict[str, torch.Tensor]:

@@ -69,18 +69,11 @@ class DataSource:
         raise EmoxError("data: each source needs a manifest (or a data_root holding manifest.jsonl)")
 
     def root(self) -> Path:
-        """The media root: ``data_root``, else the one ``emox prepare`` recorded in ``stats.json`` beside the
-        manifest, else the manifest's folder (the synthetic corpus)."""
-        if self.data_root:
-            return Path(self.data_root)
-        stats = self.manifest_path().parent / "stats.json"
-        if stats.is_file():
-            import json
+        """The media root (:func:`~emox_core.data.manifest.manifest_data_root`: ``data_root``, else the one
+        ``emox prepare`` recorded beside the manifest, else the manifest's folder)."""
+        from emox_core.data.manifest import manifest_data_root
 
-            recorded = json.loads(stats.read_text()).get("data_root")
-            if recorded:
-                return Path(recorded)
-        return self.manifest_path().parent
+        return manifest_data_root(self.manifest_path(), self.data_root)
 
 
 @dataclass
@@ -321,7 +314,9 @@ def load_recipe(name_or_path: str | None = None, overrides: list[str] | None = N
         apply_override(data, assignment)
     if phase is not None and str(data.get("phase", phase)) != phase:
         raise EmoxError(f"--phase {phase}: the recipe {name_or_path} is for phase {data.get('phase')}")
-    return recipe_from_dict(data, Path(name_or_path).stem)
+    # The name as a user would pass it again (--recipe tiny/p2e-phase2, or the file's path): hints quote it.
+    named = not Path(name_or_path).is_file()
+    return recipe_from_dict(data, name_or_path.removesuffix(".yaml") if named else name_or_path)
 
 
 def read_saved_recipe(directory: str | os.PathLike[str]) -> Recipe:

@@ -41,6 +41,7 @@ from emox_core.training.logs import (
     read_train_log,
     truncate_train_log,
 )
+from emox_core.training.prerequisites import media_cache_gaps, require_prerequisites
 from emox_core.training.recipe import Budget, OptimSpec, Recipe
 
 SAMPLER_FILE = "sampler.json"
@@ -263,16 +264,24 @@ def _checkpoint_to_resume(output: Path, resume: bool, console: Any) -> Path | No
     return None
 
 
-def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False) -> Path:
-    """Train one phase as the recipe says; returns the output directory (final trainable weights there)."""
+def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False, check: bool = True) -> Path:
+    """Train one phase as the recipe says; returns the output directory (final trainable weights there).
+
+    First, unless ``check=False`` (the caller just did it), everything the recipe needs is checked
+    (:func:`~emox_core.training.prerequisites.require_prerequisites`): all that is missing is raised at once,
+    before the model is built."""
     from rich.console import Console
     from transformers.trainer_callback import PrinterCallback
 
     console = Console(stderr=True, quiet=quiet)
+    if check:
+        require_prerequisites(recipe)
     output = Path(recipe.output_dir)
     checkpoint = _checkpoint_to_resume(output, resume, console)
     args = training_arguments(recipe)  # sets up the process group under torchrun
     main = args.process_index == 0
+    if main and (gaps := media_cache_gaps(recipe)) is not None:
+        console.print(f"[yellow]warning:[/] {gaps}", highlight=False, soft_wrap=True)
     budget = recipe.budget(args.world_size)
     args.max_steps = budget.steps
     model, processor = build_recipe_model(recipe.model, frozen_dtype(recipe))

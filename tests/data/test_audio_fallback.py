@@ -39,3 +39,25 @@ def test_datasets_without_wavs_report_nothing(tmp_path: Path, put_media) -> None
     put_media(root, "train/Happy/0001.avi", "test/Sad/0002.avi")
     report = prepare("caer", root, tmp_path / "out")
     assert AUDIO_FALLBACK not in report.stats
+
+
+def test_avamerg_says_the_video_track_is_used_not_that_the_clip_has_no_audio(
+        tmp_path: Path, put_media, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16 §4: a turn whose wav is missing is heard through its video's own track (the sample keeps its
+    audio), so the report says that, not "kept without audio"."""
+    import json
+
+    from emox_cli.main import main
+
+    root = tmp_path / "AvaMERG"
+    root.mkdir()
+    profile = {"age": "young", "gender": "female", "timbre": "mid", "ID": 11}
+    conversation = {"conversation_id": "00042", "speaker_profile": profile, "listener_profile": {**profile, "ID": 4},
+                    "turns": [{"turn_id": "0", "context": "A storm.", "response": "Are you safe?",
+                               "dialogue_history": [{"index": 0, "role": "speaker", "utterance": "I'm scared."}]}]}
+    (root / "train.json").write_text(json.dumps([conversation]))
+    put_media(root, "video_v5_0/dia00042utt0_11.mp4")  # no audio_v5_0/dia00042utt0_11.wav
+    main(["prepare", "avamerg", str(root), str(tmp_path / "out")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{AUDIO_FALLBACK}: 1 item(s) (first: dia00042utt0_*.wav)" in out
+    assert "without audio" not in out
