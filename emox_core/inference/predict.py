@@ -8,10 +8,9 @@ prompt and the media go through exactly the code that training and evaluation us
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -380,8 +379,11 @@ class _BatchReader(torch.utils.data.Dataset):
         if workers < 1 or len(self) < 2:
             yield from (self[i] for i in range(len(self)))
             return
+        # A killed run must not leave its readers behind (an orphan blocks on its full result pipe and holds
+        # the caller's stdout open): they exit with their parent, as emox prepare media's workers do.
+        init = functools.partial(_init_reader, self.processor.media_settings().face_mode)
         loader = torch.utils.data.DataLoader(self, batch_size=None, shuffle=False, num_workers=workers,
-                                             prefetch_factor=2, collate_fn=_as_is, worker_init_fn=_die_with_parent)
+                                             prefetch_factor=2, collate_fn=_as_is, worker_init_fn=init)
         yield from loader
 
 
@@ -389,15 +391,10 @@ def _as_is(batch: LoadedBatch) -> LoadedBatch:
     return batch
 
 
-def _die_with_parent(_worker_id: int) -> None:
-    """A killed run must not leave its media readers behind (an orphan blocks on its full result pipe, and
-    holds the caller's stdout open): on Linux the kernel kills them with their parent. Elsewhere the
-    DataLoader's own watchdog ends them."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _init_reader(face_mode: str, _worker_id: int) -> None:
+    from emox_core.media.prepare import init_media_worker
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    init_media_worker(face_mode)
 
 
 def _predict_loaded(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProcessor,

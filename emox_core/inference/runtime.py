@@ -125,7 +125,7 @@ def load_for_inference(source: str | Path, device: str = "auto", dtype: str = "a
     target = resolve_device(device)
     model, processor = load_model(model_directory(source), dtype=resolve_dtype(dtype, target))
     model.merge_lora()
-    return model.to(target).eval(), processor
+    return model.requires_grad_(False).to(target).eval(), processor
 
 
 def model_directory(source: str | Path) -> Path:
