@@ -104,3 +104,18 @@ def test_encode_media_in_chunks_equals_one_pass() -> None:
     chunked = model.encode_media(*media)
     for name, value in vars(whole).items():
         assert value is not None and torch.allclose(getattr(chunked, name), value, atol=1e-6), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_real_facexformer_frame_vectors_without_the_fused_map(dtype: torch.dtype) -> None:
+    """The pooled face vector from stage averages equals the average of the full fused map (the reference)."""
+    from emox_core.modeling.face import FaceXFormerEncoder
+
+    torch.manual_seed(0)
+    encoder = FaceXFormerEncoder(nano_emox_2b_config().face_config).eval().to(dtype)
+    frames = torch.randn(1, 2, 3, 224, 224, dtype=dtype)
+    with torch.no_grad():
+        expected = encoder(frames.flatten(0, 1)).float().mean(dim=(-2, -1)).reshape(1, 2, -1)
+        got = encoder.frame_vectors(frames)
+    assert got.dtype == dtype
+    assert _close(got, expected, 1e-5 if dtype == torch.float32 else 0.02)
