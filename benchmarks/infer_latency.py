@@ -1,7 +1,8 @@
 """Inference against the machine's floor (a benchmark, not a test).
 
 The full Nano-EmoX architecture (CLIP-L, HuBERT-L, FaceXFormer Swin-B, Qwen2.5-1.5B + adapters) with random
-weights, prepared as ``load_for_inference`` prepares a loaded model (LoRA merged), on 6-s synthetic clips.
+weights, prepared as ``load_for_inference`` prepares a loaded model (LoRA merged, tower Linears fused), on
+6-s synthetic clips.
 For batch 1 and batch B (default 8) it prints every stage's time, FLOPs (``torch.utils.flop_counter``), floor
 and time / floor, then the end-to-end time against the floor, and ends with one line::
 
@@ -92,7 +93,7 @@ def measure_machine(repeat: int = 5) -> Machine:
 
 # ---------------------------------------------------------------------------------------------- model
 def build_2b() -> tuple[Any, Any]:
-    """The 2.2B architecture with random weights in bf16 (adapters float32), LoRA merged as inference does."""
+    """The 2.2B architecture with random weights in bf16 (adapters float32), prepared as load_for_inference does."""
     from emox_core.modeling.backbones import prepare_tokenizer
     from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
     from emox_core.modeling.presets import nano_emox_2b_config
@@ -109,8 +110,7 @@ def build_2b() -> tuple[Any, Any]:
     finally:
         torch.set_default_dtype(previous)
     model.keep_adapters_float32()
-    model.merge_lora()  # as load_for_inference does
-    return model.requires_grad_(False).eval(), NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
+    return model.prepare_for_inference(), NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
 
 
 def lm_weight_bytes(model: Any) -> int:
@@ -169,7 +169,7 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], machine: Machine, 
                              use_cache=True, logits_to_keep=1)
         prompt = int(batch["input_ids"].shape[1])
         rows.append(Row(f"LM prefill ({prompt} tokens, first token)", median_time(prefill, repeat), flops(prefill)))
-        step = median_time(lambda: decode_steps(lm, prefill(), mask, tokens), repeat)
+        step = statistics.median(decode_steps(lm, prefill(), mask, tokens) for _ in range(repeat))
     for row in rows:
         row.seconds /= size
         if row.flops is not None:
@@ -277,7 +277,7 @@ def main() -> None:
         start = time.perf_counter()
         model, processor = build_2b()
         params = sum(p.numel() for p in model.parameters())
-        print(f"model: {params / 1e9:.3f} B parameters (random, bf16, LoRA merged), built in "
+        print(f"model: {params / 1e9:.3f} B parameters (random, bf16, prepared for inference), built in "
               f"{time.perf_counter() - start:.0f} s; LM weights read per decoding step "
               f"{lm_weight_bytes(model) / 1e9:.2f} GB")
         predict_clip(model, processor, clips[0], "MER", settings=GenerationSettings(max_new_tokens=2))  # warm-up

@@ -491,6 +491,18 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
 
         return load_adapters_into(self, path, strict)
 
+    def prepare_for_inference(self) -> NanoEmoXForConditionalGeneration:
+        """What inference runs on (``load_for_inference``): LoRA merged into the LM weights, the frozen towers'
+        Linears computed by oneDNN with their bias and GELU fused on CPU
+        (:func:`~emox_core.modeling.encoders.fuse_linears`), no gradients, eval mode. The answers are the
+        unprepared model's (``tests/inference/test_fast_paths.py``)."""
+        from emox_core.modeling.encoders import fuse_linears
+
+        self.merge_lora()
+        for tower in self.towers():
+            fuse_linears(tower)
+        return self.requires_grad_(False).eval()
+
     def merge_lora(self) -> None:
         """Fold LoRA into the LM weights (peft's ``LoraLayer.merge``, then drop the LoRA wrappers, as
         ``merge_and_unload`` does); the config then says ``use_lora=False``."""

@@ -119,3 +119,24 @@ def test_real_facexformer_frame_vectors_without_the_fused_map(dtype: torch.dtype
         got = encoder.frame_vectors(frames)
     assert got.dtype == dtype
     assert _close(got, expected, 1e-5 if dtype == torch.float32 else 0.02)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_linears_compute_the_same_states(dtype: torch.dtype) -> None:
+    """oneDNN Linears with the bias and GELU fused (inference) against the tower's own modules (the reference)."""
+    import copy
+
+    from emox_core.modeling.encoders import OneDNNLinear, fuse_linears
+
+    tower = _tower(nano_emox_2b_config().speech_config, layers=2).to(dtype)
+    fused = copy.deepcopy(tower)
+    if fuse_linears(fused) == 0:
+        pytest.skip("this torch has no oneDNN")
+    assert isinstance(fused.encoder.layers[0].feed_forward.intermediate_dense, OneDNNLinear)
+    assert list(fused.state_dict()) == list(tower.state_dict())  # same parameters, same names
+    audio = torch.randn(2, 8000, dtype=dtype)
+    with torch.no_grad():
+        expected = hubert_states(tower, audio, {1, LAST})
+        got = hubert_states(fused, audio, {1, LAST})
+    for key in (1, LAST):
+        assert _close(got[key], expected[key], 1e-5 if dtype == torch.float32 else 0.03), key
