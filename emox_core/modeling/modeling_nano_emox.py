@@ -243,7 +243,6 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         from emox_core.modeling.encoders import clip_states
 
         cfg = self.config
-        b, t = pixel_values.shape[:2]
         depth = cfg.vision_config.num_hidden_layers
         main = cfg.vision_feature_layer % (depth + 1) if cfg.use_vision else None
         fusion = list(cfg.fusion_vision_layers) if cfg.use_fusion else []
@@ -257,18 +256,12 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 fused = torch.stack([states[i][:, 0] for i in fusion], 1)  # (N, E, D)
             return vision, fused
 
-        vision, fused = self._chunked(pixel_values.flatten(0, 1).to(self.vision_tower.dtype), encode)
-        if vision is not None:
-            vision = vision.reshape(b, t, vision.shape[1], -1)
-        if fused is not None:
-            fused = fused.reshape(b, t, len(fusion), -1).transpose(1, 2)  # (B, E, T, D)
-        return vision, fused
+        return self._tower_features(pixel_values, self.vision_tower, encode, len(fusion))
 
     def _speech_features(self, input_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         from emox_core.modeling.encoders import LAST, hubert_states
 
         cfg = self.config
-        b, s = input_values.shape[:2]
         depth = cfg.speech_config.num_hidden_layers
         # Mean of the last n hidden states; the final one post-LayerNorm as transformers 4.x returned it
         # (5.x returns it pre-LN in hidden_states[-1]; last_hidden_state keeps the LN).
@@ -285,12 +278,19 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 fused = torch.stack([states[i].mean(1) for i in fusion], 1)  # (N, E, D)
             return speech, fused
 
-        speech, fused = self._chunked(input_values.flatten(0, 1).to(self.speech_tower.dtype), encode)
-        if speech is not None:
-            speech = speech.reshape(b, s, speech.shape[1], -1)
+        return self._tower_features(input_values, self.speech_tower, encode, len(fusion))
+
+    def _tower_features(self, inputs: torch.Tensor, tower: nn.Module, encode: Any, experts: int
+                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``encode`` (N items -> main (N, P, D) or None, fusion (N, E, D) or None) over (B, T, ...) ``inputs`` in
+        chunks; main comes back as (B, T, P, D), fusion as (B, E, T, D)."""
+        b, t = inputs.shape[:2]
+        main, fused = self._chunked(inputs.flatten(0, 1).to(tower.dtype), encode)
+        if main is not None:
+            main = main.reshape(b, t, main.shape[1], -1)
         if fused is not None:
-            fused = fused.reshape(b, s, len(fusion), -1).transpose(1, 2)  # (B, E, S, D)
-        return speech, fused
+            fused = fused.reshape(b, t, experts, -1).transpose(1, 2)
+        return main, fused
 
     # ----------------------------------------------------------------- trainable branches
     def media_tokens(self, features: MediaFeatures) -> dict[str, torch.Tensor]:
