@@ -1,53 +1,99 @@
-"""Inference latency and throughput (a benchmark, not a test).
+"""Inference against the machine's floor (a benchmark, not a test).
 
-Part 1: one clip through the full Nano-EmoX architecture (CLIP-L, HuBERT-L, FaceXFormer Swin-B,
-Qwen2.5-1.5B + adapters + LoRA) with random weights on CPU: the end-to-end ``predict_clip`` time next to
-the sum of its stages timed alone (media decode, processor, frozen encoders, prefill, per-token decode),
-and the peak RSS. Goals: end-to-end within 1.3x of the sum, peak RSS <= 12 GB in bf16.
+The full Nano-EmoX architecture (CLIP-L, HuBERT-L, FaceXFormer Swin-B, Qwen2.5-1.5B + adapters) with random
+weights, prepared as ``load_for_inference`` prepares a loaded model (LoRA merged, tower Linears fused), on
+6-s synthetic clips.
+For batch 1 and batch B (default 8) it prints every stage's time, FLOPs (``torch.utils.flop_counter``), floor
+and time / floor, then the end-to-end time against the floor, and ends with one line::
 
-Part 2: batched generation throughput on the ``tiny`` preset, batch size B vs 1 (goal >= 4x at B=8).
+    end-to-end / floor: X.XX (batch 1), Y.YY (batch 8)
 
-    python benchmarks/infer_latency.py [--dtype bfloat16] [--tokens 32] [--skip-2b] [--threads N]
+Floors. The machine's rates are measured first: a large bf16 matrix product (compute) and a bf16
+matrix-vector product over a matrix far larger than the caches (weight streaming). A compute stage's floor is
+its FLOPs / the matmul rate; a decoding step's floor is the LM's weight bytes / the streaming rate (every
+weight is read once per step, whatever the batch). One answer's floor = encoders + adapters + prefill compute
+floors + decoding steps x the step floor; media decoding and prompt building have no floor of their own and
+count in the end-to-end time.
 
-Prompts use the offline tiny tokenizer (the real Qwen tokenizer needs the hub); its token ids fit in
-Qwen's vocabulary and prompt lengths are close to the real ones.
+- batch 1: ``predict_clip`` end to end (media decode, prompt, encoders, generate), and ``model.generate`` on
+  ready tensors against the sum of its stages (what generate adds);
+- batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
+  fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B.
+
+Measure on an idle machine with one thread setting throughout (the README's numbers used the defaults);
+on a shared machine, read the ratios of one run, never absolute times.
+
+    python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
+
+Prompts use the offline tiny tokenizer (the real Qwen tokenizer needs the hub); its ids fit Qwen's
+vocabulary and the prompt lengths are the real ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip
-from emox_core.inference.predict import generate_answers
+from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
 from emox_core.samples import sample_to_example
 
+MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
+SUBTITLE = "I can't believe you did that."
 
-def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
-    """Median wall time of ``repeat`` calls (after none: the model is warmed up by the caller), and the result."""
-    times, result = [], None
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        result = fn()
+        fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+    return statistics.median(times)
+
+
+def flops(fn: Callable[[], Any]) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
 
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
-def build_2b(dtype: torch.dtype) -> tuple[Any, Any]:
-    """The 2.2B architecture with random weights, built directly in ``dtype`` (adapters in float32)."""
+# ---------------------------------------------------------------------------------------------- machine
+@dataclass
+class Machine:
+    matmul_flops: float  # FLOP/s of a large bf16 matrix product
+    stream_bytes: float  # bytes/s of a bf16 matrix-vector product over a matrix far larger than the caches
+
+
+def measure_machine(repeat: int = 5) -> Machine:
+    """The best of ``repeat`` runs of each (the hardware's capability, not an average under load)."""
+    a, b = torch.randn(4096, 4096, dtype=torch.bfloat16), torch.randn(4096, 4096, dtype=torch.bfloat16)
+    torch.mm(a, b)
+    best = min(median_time(lambda: torch.mm(a, b), 1) for _ in range(repeat))
+    weight = torch.randn(32768, 8192, dtype=torch.bfloat16)  # 512 MiB
+    vector = torch.randn(1, 8192, dtype=torch.bfloat16)
+    torch.nn.functional.linear(vector, weight)
+    stream = min(median_time(lambda: torch.nn.functional.linear(vector, weight), 1) for _ in range(repeat))
+    return Machine(2 * 4096**3 / best, weight.numel() * 2 / stream)
+
+
+# ---------------------------------------------------------------------------------------------- model
+def build_2b() -> tuple[Any, Any]:
+    """The 2.2B architecture with random weights in bf16 (adapters float32), prepared as load_for_inference does."""
     from emox_core.modeling.backbones import prepare_tokenizer
     from emox_core.modeling.modeling_nano_emox import NanoEmoXForConditionalGeneration
     from emox_core.modeling.presets import nano_emox_2b_config
@@ -58,164 +104,187 @@ def build_2b(dtype: torch.dtype) -> tuple[Any, Any]:
     tokenizer = build_tiny_tokenizer()
     prepare_tokenizer(tokenizer, config)
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
+    torch.set_default_dtype(torch.bfloat16)
     try:
-        model = NanoEmoXForConditionalGeneration(config).eval()
+        model = NanoEmoXForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(previous)
     model.keep_adapters_float32()
-    return model, NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
+    return model.prepare_for_inference(), NanoEmoXProcessor(tokenizer, ProcessorSettings.from_config(config))
 
 
-class TokenCounter:
-    """A streamer that only counts generated tokens (the first ``put`` is the empty prompt)."""
+def lm_weight_bytes(model: Any) -> int:
+    """Bytes a decoding step reads: every LM weight once (a tied embedding counted once, as the head)."""
+    return sum(p.numel() * p.element_size() for p in model.language_model.parameters())
 
-    def __init__(self) -> None:
+
+class CallCounter:
+    """Counts the LM's forward calls: one prefill per generate call, then one per decoding step."""
+
+    def __init__(self, model: Any) -> None:
         self.calls = 0
+        self.handle = model.language_model.register_forward_pre_hook(self._count)
 
-    def put(self, value: torch.Tensor) -> None:
+    def _count(self, *_: Any) -> None:
         self.calls += 1
 
-    def end(self) -> None:
-        pass
 
-    @property
-    def tokens(self) -> int:
-        return self.calls - 1
-
-
-def stage_times(model: Any, processor: Any, clip: Path, tokens: int, repeat: int) -> dict[str, float]:
-    """Each stage of one-clip inference run on its own (the first new token comes with the prefill)."""
-    sample = clip_sample(clip, "MER", subtitle="I can't believe you did that.")
-    t_decode, media = timed(lambda: extract_media(clip, processor), repeat)
-    t_proc, batch = timed(lambda: processor([sample_to_example(sample, processor, media, with_target=False)],
-                                            padding_side="left"), repeat)
-    media_keys = ("pixel_values", "input_values", "pixel_values_videos")
-    t_enc, features = timed(lambda: model.encode_media(*(batch[k] for k in media_keys)), repeat)
-    lm = model.language_model
-
-    @torch.no_grad()
-    def prefill() -> Any:
-        embeds, mask = model.embed_inputs(batch["input_ids"], batch["attention_mask"],
-                                          modality_mask=batch["modality_mask"], **features.as_kwargs())
-        return lm(inputs_embeds=embeds, attention_mask=mask, use_cache=True), mask
-
-    t_prefill, (out, mask) = timed(prefill, repeat)
-
-    @torch.no_grad()
-    def decode_steps() -> float:
-        cache, step_mask = out.past_key_values, mask
-        token = out.logits[:, -1:].argmax(-1)
-        start = time.perf_counter()
-        for _ in range(tokens):
-            step_mask = torch.cat([step_mask, step_mask.new_ones(1, 1)], dim=1)
-            result = lm(input_ids=token, attention_mask=step_mask, past_key_values=cache, use_cache=True)
-            cache, token = result.past_key_values, result.logits[:, -1:].argmax(-1)
-        return (time.perf_counter() - start) / tokens
-
-    per_token = statistics.median(decode_steps() for _ in range(repeat))
-    kwargs = GenerationSettings(max_new_tokens=tokens).generate_kwargs("MER", processor)
-    t_generate, _ = timed(lambda: model.generate(**batch, **kwargs), repeat)
-    return {"decode": t_decode, "processor": t_proc, "encoders": t_enc, "prefill": t_prefill,
-            "per_token": per_token, "generate": t_generate, "prompt_tokens": float(batch["input_ids"].shape[1])}
+# ---------------------------------------------------------------------------------------------- stages
+@dataclass
+class Row:
+    name: str
+    seconds: float
+    flops: float | None = None
+    floor: float | None = None
 
 
-def part_2b(dtype: torch.dtype, tokens: int, repeat: int, folder: Path) -> None:
-    clip = synthetic_clip(folder / "clip.mp4", duration=6.0, size=(360, 640))
-    rss_before = peak_rss_gb()
-    t_build, (model, processor) = timed(lambda: build_2b(dtype))
-    params = sum(p.numel() for p in model.parameters())
-    print(f"\n## Part 1: one clip, full architecture ({params / 1e9:.3f} B params, random weights, CPU, {dtype})")
-    print(f"built in {t_build:.1f} s; peak RSS after build {peak_rss_gb():.2f} GB (before {rss_before:.2f} GB)")
-    settings = GenerationSettings(max_new_tokens=tokens)
-    predict_clip(model, processor, clip, "MER", settings=GenerationSettings(max_new_tokens=2))  # warm-up
-    counter = TokenCounter()
-
-    def full() -> Any:
-        counter.calls = 0
-        return predict_clip(model, processor, clip, "MER", subtitle="I can't believe you did that.",
-                            settings=settings, streamer=counter)
-
-    # Interleaved (stages alone, then end to end, per repeat) so load changes on a shared machine hit both.
-    runs, ends = [], []
-    for _ in range(repeat):
-        runs.append(stage_times(model, processor, clip, tokens, 1))
-        ends.append(timed(full)[0])
-    stages = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    t_full = statistics.median(ends)
-    generated = counter.tokens
-    parts = {"media decode (frames + 16 kHz audio)": stages["decode"], "processor (prompt + tensors)":
-             stages["processor"], "frozen encoders (CLIP, HuBERT, Swin)": stages["encoders"],
-             f"prefill ({int(stages['prompt_tokens'])} prompt tokens, adapters + LM)": stages["prefill"],
-             f"decode {generated - 1} more tokens x {stages['per_token'] * 1000:.0f} ms":
-             (generated - 1) * stages["per_token"]}
-    total = sum(parts.values())
-    print("\n| stage (run alone) | seconds |\n|---|---|")
-    for name, seconds in parts.items():
-        print(f"| {name} | {seconds:.2f} |")
-    print(f"| **sum of stages** | **{total:.2f}** |")
-    print(f"| model.generate alone (media already tensors) | {stages['generate']:.2f} |")
-    print(f"| **predict_clip end to end** | **{t_full:.2f}** |")
-    print(f"\nend-to-end / sum = {t_full / total:.2f} (goal <= 1.3); "
-          f"peak RSS {peak_rss_gb():.2f} GB (goal <= 12 in bf16)")
-
-
-def part_tiny(tokens: int, repeat: int, folder: Path, batch_sizes: list[int]) -> None:
-    from emox_core.modeling.loading import build_preset_model
-
-    torch.set_num_threads(1)  # toy widths: more threads only add synchronisation (and spin on busy cores)
-    torch.manual_seed(0)
-    model, processor = build_preset_model("tiny")
-    count = max(batch_sizes) * 2
-    clips = [synthetic_clip(folder / f"tiny{i}.mp4", duration=2.0, size=(64, 64), pitch_hz=200.0 + 20 * i,
-                            color=(40 * (i % 6), 200 - 5 * i, 90)) for i in range(count)]
-    samples = [clip_sample(c, "MER", subtitle=f"clip number {i}") for i, c in enumerate(clips)]
-    media = [extract_media(c, processor) for c in clips]
-    settings = GenerationSettings(max_new_tokens=tokens)
-    generate_answers(model, processor, samples[:2], media[:2], settings)  # warm-up
-    print(f"\n## Part 2: tiny preset, {count} clips, MER, {tokens} new tokens max, media decoded beforehand, "
-          "1 thread")
-    print("\n(a) generate_answers: encoders + LM; (b) the LM alone, encoder features computed beforehand")
-    print("\n| batch size | (a) clips / s | (a) speed-up | (b) clips / s | (b) speed-up |\n|---|---|---|---|---|")
+def stage_rows(model: Any, processor: Any, clips: list[Path], machine: Machine, tokens: int, repeat: int
+               ) -> tuple[list[Row], float, dict[str, float]]:
+    """Every stage of answering ``clips`` in one batch, each run alone; per clip. Returns the rows, the compute
+    floor of one batch and the decoding numbers."""
+    size = len(clips)
+    samples = [clip_sample(clip, "MER", subtitle=SUBTITLE) for clip in clips]
+    media = [extract_media(clip, processor) for clip in clips]
     examples = [sample_to_example(s, processor, m, with_target=False) for s, m in zip(samples, media, strict=True)]
+    batch = processor(examples, padding_side="left")
+    lm = model.language_model
+    rows = [Row("media decode (8 frames, faces, 16 kHz audio)",
+                median_time(lambda: [extract_media(c, processor) for c in clips], repeat)),
+            Row("processor (prompt, tensors)", median_time(lambda: processor(examples, padding_side="left"), repeat))]
+    towers = {"CLIP-L (8 frames)": {"pixel_values": batch["pixel_values"]},
+              "HuBERT-L (8 x 2 s)": {"input_values": batch["input_values"]},
+              "Swin-B face (8 frames)": {"pixel_values_videos": batch["pixel_values_videos"]}}
+    for name, inputs in towers.items():
+        run = lambda inputs=inputs: model.encode_media(**inputs)  # noqa: E731
+        run()
+        rows.append(Row(name, median_time(run, repeat), flops(run)))
+    features = model.encode_media(*(batch[k] for k in MEDIA_KEYS)).as_kwargs()
+    text = {k: batch[k] for k in ("input_ids", "attention_mask", "modality_mask")}
+    splice = lambda: model.embed_inputs(**text, **features)  # noqa: E731
+    with torch.no_grad():
+        rows.append(Row("adapters + splice", median_time(splice, repeat), flops(splice)))
+        embeds, mask = splice()
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        prefill = lambda: lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,  # noqa: E731
+                             use_cache=True, logits_to_keep=1)
+        prompt = int(batch["input_ids"].shape[1])
+        rows.append(Row(f"LM prefill ({prompt} tokens, first token)", median_time(prefill, repeat), flops(prefill)))
+        step = statistics.median(decode_steps(lm, prefill(), mask, tokens) for _ in range(repeat))
+    for row in rows:
+        row.seconds /= size
+        if row.flops is not None:
+            row.flops /= size
+            row.floor = row.flops / machine.matmul_flops
+    compute_floor = sum(row.floor or 0.0 for row in rows) * size
+    step_floor = lm_weight_bytes(model) / machine.stream_bytes
+    return rows, compute_floor, {"step": step, "step_floor": step_floor}
+
+
+def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> float:
+    """Seconds per greedy decoding step after ``prefilled`` (the time of ``tokens - 1`` steps, averaged)."""
+    cache, token = prefilled.cache, prefilled.logits[:, -1:].argmax(-1)
+    ones = mask.new_ones(mask.shape[0], 1)
+    start = time.perf_counter()
+    for _ in range(tokens - 1):
+        mask = torch.cat([mask, ones], dim=1)
+        result = lm(input_ids=token, attention_mask=mask, cache=cache, use_cache=True)
+        cache, token = result.cache, result.logits[:, -1:].argmax(-1)
+    return (time.perf_counter() - start) / (tokens - 1)
+
+
+def print_table(title: str, rows: list[Row], decode: dict[str, float], size: int, tokens: int) -> None:
+    per = "per clip, " if size > 1 else ""
+    print(f"\n### {title}\n\n| stage ({per}run alone) | time | GFLOP | floor | time / floor |\n|---|---|---|---|---|")
+    for row in rows:
+        if row.flops is None:
+            print(f"| {row.name} | {row.seconds:.3f} s | - | - | - |")
+        else:
+            print(f"| {row.name} | {row.seconds:.3f} s | {row.flops / 1e9:.0f} | {row.floor:.3f} s | "
+                  f"{row.seconds / row.floor:.2f} |")
+    step, floor = decode["step"], decode["step_floor"]
+    print(f"| LM decoding step, batch {size} ({tokens - 1} steps) | {step * 1000:.0f} ms "
+          f"({step / size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} |")
+
+
+# ---------------------------------------------------------------------------------------------- parts
+def batch_one(model: Any, processor: Any, clip: Path, machine: Machine, tokens: int, repeat: int) -> float:
+    rows, compute_floor, decode = stage_rows(model, processor, [clip], machine, tokens, repeat)
+    print_table("Batch 1: one 6-s clip, MER", rows, decode, 1, tokens)
+    settings = GenerationSettings(max_new_tokens=tokens)
+    batch = processor([sample_to_example(clip_sample(clip, "MER", subtitle=SUBTITLE), processor,
+                                         extract_media(clip, processor), with_target=False)], padding_side="left")
     kwargs = settings.generate_kwargs("MER", processor)
-    media_keys = ("pixel_values", "input_values", "pixel_values_videos")
-    base: list[float] = []
-    for size in batch_sizes:
-        batches = [processor(examples[i:i + size], padding_side="left") for i in range(0, count, size)]
-        features = [model.encode_media(*(b[k] for k in media_keys)).as_kwargs() for b in batches]
-        texts = [{k: b[k] for k in ("input_ids", "attention_mask", "modality_mask")} for b in batches]
+    counter = CallCounter(model)
+    generate = median_time(lambda: model.generate(**batch, **kwargs), repeat)
+    steps = counter.calls // repeat - 1
+    counter.calls = 0
+    end_to_end = median_time(lambda: predict_clip(model, processor, clip, "MER", subtitle=SUBTITLE,
+                                                  settings=settings), repeat)
+    counter.handle.remove()
+    model_stages = sum(r.seconds for r in rows[2:]) + steps * decode["step"]
+    floor = compute_floor + steps * decode["step_floor"]
+    print(f"\n{steps + 1} new tokens. model.generate on ready tensors {generate:.2f} s vs the sum of its stages "
+          f"{model_stages:.2f} s ({generate / model_stages:.2f}x)")
+    print(f"predict_clip end to end {end_to_end:.2f} s; floor {floor:.2f} s (compute {compute_floor:.2f} s + "
+          f"{steps} steps x {decode['step_floor'] * 1000:.0f} ms); **end to end / floor {end_to_end / floor:.2f}**")
+    return end_to_end / floor
 
-        def full(size: int = size) -> None:
-            for start in range(0, count, size):
-                generate_answers(model, processor, samples[start:start + size], media[start:start + size],
-                                 settings)
 
-        def lm_only(texts: list[dict[str, Any]] = texts, features: list[dict[str, Any]] = features) -> None:
-            for text, feature in zip(texts, features, strict=True):
-                model.generate(**text, **feature, **kwargs)
-
-        rates = [count / timed(full, repeat)[0], count / timed(lm_only, repeat)[0]]
-        base = base or rates
-        print(f"| {size} | {rates[0]:.1f} | {rates[0] / base[0]:.2f}x | {rates[1]:.1f} | {rates[1] / base[1]:.2f}x |")
+def batch_many(model: Any, processor: Any, clips: list[Path], machine: Machine, tokens: int, repeat: int,
+               folder: Path) -> float:
+    size = len(clips) // 2
+    rows, compute_floor, decode = stage_rows(model, processor, clips[:size], machine, tokens, repeat)
+    print_table(f"Batch {size}: {size} 6-s clips per generate call, MER", rows, decode, size, tokens)
+    samples = [clip_sample(clip, "MER", root=folder, subtitle=SUBTITLE) for clip in clips]
+    settings = GenerationSettings(max_new_tokens=tokens)
+    counter = CallCounter(model)
+    runs = []
+    for run in range(repeat):
+        start = time.perf_counter()
+        predict_samples(model, samples, folder, folder / f"preds-{run}.jsonl", size, processor=processor,
+                        settings=settings, cache_dir=folder / f"media-cache-{run}", media_workers=1)
+        runs.append(time.perf_counter() - start)
+    counter.handle.remove()
+    steps = counter.calls // repeat - 2  # two generate calls per run
+    per_clip = statistics.median(runs) / len(clips)
+    floor = (2 * compute_floor + steps * decode["step_floor"]) / len(clips)
+    print(f"\npredict_samples over {len(clips)} clips in batches of {size} (media read by a worker into a fresh "
+          f"cache): {per_clip:.2f} s per clip; floor {floor:.2f} s per clip (compute {compute_floor / size:.2f} s + "
+          f"{steps} steps x {decode['step_floor'] * 1000:.0f} ms / {len(clips)}); "
+          f"**end to end / floor {per_clip / floor:.2f}**")
+    return per_clip / floor
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    parser.add_argument("--tokens", type=int, default=32, help="New tokens per answer.")
+    parser.add_argument("--tokens", type=int, default=32, help="New tokens per answer (at most).")
+    parser.add_argument("--batch", type=int, default=8, help="Clips per generate call in the batched part.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs per measurement (median).")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default).")
-    parser.add_argument("--batch-sizes", default="1,4,8,16")
-    parser.add_argument("--skip-2b", action="store_true", help="Only the tiny throughput part.")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {load:.2f} at start")
+    machine = measure_machine()
+    print(f"machine: bf16 matmul (4096^3) {machine.matmul_flops / 1e12:.2f} TFLOP/s; bf16 matrix-vector streaming "
+          f"(512 MiB matrix) {machine.stream_bytes / 1e9:.1f} GB/s")
     with tempfile.TemporaryDirectory(prefix="emox-bench-") as tmp:
-        if not args.skip_2b:
-            part_2b(getattr(torch, args.dtype), args.tokens, args.repeat, Path(tmp))
-        part_tiny(args.tokens, args.repeat, Path(tmp), [int(b) for b in args.batch_sizes.split(",")])
+        folder = Path(tmp)
+        clips = [synthetic_clip(folder / f"clip{i}.mp4", duration=6.0, size=(360, 640), pitch_hz=150.0 + 20 * i,
+                                color=(40 + 25 * i % 200, 90, 160), seed=i) for i in range(2 * args.batch)]
+        start = time.perf_counter()
+        model, processor = build_2b()
+        params = sum(p.numel() for p in model.parameters())
+        print(f"model: {params / 1e9:.3f} B parameters (random, bf16, prepared for inference), built in "
+              f"{time.perf_counter() - start:.0f} s; LM weights read per decoding step "
+              f"{lm_weight_bytes(model) / 1e9:.2f} GB")
+        predict_clip(model, processor, clips[0], "MER", settings=GenerationSettings(max_new_tokens=2))  # warm-up
+        one = batch_one(model, processor, clips[0], machine, args.tokens, args.repeat)
+        many = batch_many(model, processor, clips, machine, args.tokens, args.repeat, folder)
+    print(f"\npeak RSS {peak_rss_gb():.2f} GB; load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"end-to-end / floor: {one:.2f} (batch 1), {many:.2f} (batch {args.batch})")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ prompt and the media go through exactly the code that training and evaluation us
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,7 +288,7 @@ def predict_manifest(model: ModelArg, manifest: str | os.PathLike[str], out_path
                      batch_size: int = 8, data_root: str | os.PathLike[str] | None = None, *,
                      processor: NanoEmoXProcessor | None = None, settings: GenerationSettings | None = None,
                      device: str = "auto", dtype: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
-                     on_batch: Callable[[BatchReport], None] | None = None) -> BatchReport:
+                     on_batch: Callable[[BatchReport], None] | None = None, media_workers: int = 1) -> BatchReport:
     """Predict every sample of a manifest (a ``.jsonl``, or a prepared directory holding
     ``manifest-test.jsonl``) into ``out_path``; ids already there are skipped. ``model`` is a model
     directory / hub id, or a loaded model (then pass ``processor``). ``data_root`` defaults to the
@@ -301,7 +301,8 @@ def predict_manifest(model: ModelArg, manifest: str | os.PathLike[str], out_path
     samples = read_manifest(manifest_path)
     root = manifest_data_root(manifest_path, data_root)
     return predict_samples(model, samples, root, out_path, batch_size, processor=processor, settings=settings,
-                           device=device, dtype=dtype, cache_dir=cache_dir, on_batch=on_batch)
+                           device=device, dtype=dtype, cache_dir=cache_dir, on_batch=on_batch,
+                           media_workers=media_workers)
 
 
 def predict_folder(model: ModelArg, folder: str | os.PathLike[str], task: str, out_path: str | os.PathLike[str],
@@ -309,7 +310,7 @@ def predict_folder(model: ModelArg, folder: str | os.PathLike[str], task: str, o
                    history: Sequence[dict[str, str]] = (), context: str = "",
                    processor: NanoEmoXProcessor | None = None, settings: GenerationSettings | None = None,
                    device: str = "auto", dtype: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
-                   on_batch: Callable[[BatchReport], None] | None = None) -> BatchReport:
+                   on_batch: Callable[[BatchReport], None] | None = None, media_workers: int = 1) -> BatchReport:
     """Predict ``task`` for every file under ``folder`` (ids = relative paths); files that are not
     readable clips are reported as failures, not fatal."""
     from emox_core.media.prepare import jobs_from_folder
@@ -323,16 +324,18 @@ def predict_folder(model: ModelArg, folder: str | os.PathLike[str], task: str, o
     if not samples:
         raise EmoxError(f"{folder}: no clips found")
     return predict_samples(model, samples, Path(folder), out_path, batch_size, processor=processor,
-                           settings=settings, device=device, dtype=dtype, cache_dir=cache_dir, on_batch=on_batch)
+                           settings=settings, device=device, dtype=dtype, cache_dir=cache_dir, on_batch=on_batch,
+                           media_workers=media_workers)
 
 
 def predict_samples(model: ModelArg, samples: Sequence[Sample], data_root: Path, out_path: str | os.PathLike[str],
                     batch_size: int = 8, *, processor: NanoEmoXProcessor | None = None,
                     settings: GenerationSettings | None = None, device: str = "auto", dtype: str = "auto",
                     cache_dir: str | os.PathLike[str] | None = None,
-                    on_batch: Callable[[BatchReport], None] | None = None) -> BatchReport:
-    """The batch loop behind :func:`predict_manifest` and :func:`predict_folder`: batches of one task,
-    the next batch's media read in a background thread while the current one generates."""
+                    on_batch: Callable[[BatchReport], None] | None = None, media_workers: int = 1) -> BatchReport:
+    """The batch loop behind :func:`predict_manifest` and :func:`predict_folder`: batches of one task, the
+    media of the next batches read by ``media_workers`` processes while the current one generates (0: read
+    in this process, between batches)."""
     if batch_size < 1:
         raise EmoxError("--batch-size: must be >= 1")
     settings = settings or GenerationSettings()
@@ -344,25 +347,70 @@ def predict_samples(model: ModelArg, samples: Sequence[Sample], data_root: Path,
         report.skipped = len(samples) - len(todo)
         if todo:
             model, processor, name = _resolve_model(model, processor, device, dtype)
-            cache = _media_cache(cache_dir)
-            batches = list(_task_batches(todo, batch_size))
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending: Future[list[tuple[Sample, ClipMedia | None, str | None]]] = pool.submit(
-                    _load_batch, batches[0], data_root, processor, cache)
-                for index in range(len(batches)):
-                    loaded = pending.result()
-                    if index + 1 < len(batches):
-                        pending = pool.submit(_load_batch, batches[index + 1], data_root, processor, cache)
-                    report.failed += [(s.id, error) for s, _, error in loaded if error is not None]
-                    ready = [(s, m) for s, m, error in loaded if error is None]
-                    out.append(_predict_loaded(model, processor, ready, settings, name, report))
-                    report.written = len(out.done) - report.skipped
-                    if on_batch is not None:
-                        on_batch(report)
-            if cache is not None:
-                cache.save_hashes()
+            reader = _BatchReader(list(_task_batches(todo, batch_size)), data_root, processor, cache_dir)
+            for loaded in reader.batches(media_workers):
+                report.failed += [(s.id, error) for s, _, error in loaded if error is not None]
+                ready = [(s, m) for s, m, error in loaded if error is None]
+                out.append(_predict_loaded(model, processor, ready, settings, name, report))
+                report.written = len(out.done) - report.skipped
+                if on_batch is not None:
+                    on_batch(report)
         report.failures_path = _write_failures(out.path, report.failed)
         return report
+
+
+LoadedBatch = list[tuple["Sample", "ClipMedia | None", "str | None"]]
+
+
+class _BatchReader(torch.utils.data.Dataset):
+    """Batch i -> its samples with their media (or the error that made a clip unreadable). Read by a
+    ``DataLoader``'s worker processes, so decoding overlaps generation without sharing the interpreter."""
+
+    def __init__(self, batches: list[list[Sample]], data_root: Path, processor: NanoEmoXProcessor,
+                 cache_dir: str | os.PathLike[str] | None) -> None:
+        self.batches_of_samples = batches
+        self.data_root = data_root
+        self.processor = processor
+        self.cache_dir = cache_dir
+
+    def __len__(self) -> int:
+        return len(self.batches_of_samples)
+
+    def __getitem__(self, index: int) -> LoadedBatch:
+        from emox_core.samples import load_sample_media
+
+        cache = _media_cache(self.cache_dir)
+        loaded: LoadedBatch = []
+        for sample in self.batches_of_samples[index]:
+            try:
+                loaded.append((sample, load_sample_media(sample, self.data_root, self.processor, cache), None))
+            except EmoxError as exc:
+                loaded.append((sample, None, str(exc)))
+        if cache is not None:
+            cache.save_hashes()  # merged under a lock, so every worker records what it hashed
+        return loaded
+
+    def batches(self, workers: int) -> Iterator[LoadedBatch]:
+        """Every batch in order, read ``workers`` processes ahead (0: here, when asked for)."""
+        if workers < 1 or len(self) < 2:
+            yield from (self[i] for i in range(len(self)))
+            return
+        # A killed run must not leave its readers behind (an orphan blocks on its full result pipe and holds
+        # the caller's stdout open): they exit with their parent, as emox prepare media's workers do.
+        init = functools.partial(_init_reader, self.processor.media_settings().face_mode)
+        loader = torch.utils.data.DataLoader(self, batch_size=None, shuffle=False, num_workers=workers,
+                                             prefetch_factor=2, collate_fn=_as_is, worker_init_fn=init)
+        yield from loader
+
+
+def _as_is(batch: LoadedBatch) -> LoadedBatch:
+    return batch
+
+
+def _init_reader(face_mode: str, _worker_id: int) -> None:
+    from emox_core.media.prepare import init_media_worker
+
+    init_media_worker(face_mode)
 
 
 def _predict_loaded(model: NanoEmoXForConditionalGeneration, processor: NanoEmoXProcessor,
@@ -381,19 +429,6 @@ def _predict_loaded(model: NanoEmoXForConditionalGeneration, processor: NanoEmoX
             return []
         return [p for item in ready for p in _predict_loaded(model, processor, [item], settings, name, report)]
     return [to_prediction(s, t, name, settings, m) for s, t, m in zip(samples, texts, media, strict=True)]
-
-
-def _load_batch(batch: Sequence[Sample], data_root: Path, processor: NanoEmoXProcessor, cache: MediaCache | None
-                ) -> list[tuple[Sample, ClipMedia | None, str | None]]:
-    from emox_core.samples import load_sample_media
-
-    loaded = []
-    for sample in batch:
-        try:
-            loaded.append((sample, load_sample_media(sample, data_root, processor, cache), None))
-        except EmoxError as exc:
-            loaded.append((sample, None, str(exc)))
-    return loaded
 
 
 def _task_batches(samples: Sequence[Sample], batch_size: int) -> Iterator[list[Sample]]:

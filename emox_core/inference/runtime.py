@@ -117,12 +117,13 @@ def load_for_inference(source: str | Path, device: str = "auto", dtype: str = "a
                        ) -> tuple[NanoEmoXForConditionalGeneration, NanoEmoXProcessor]:
     """Load a saved model onto ``device`` in ``dtype``: any directory :func:`~emox_core.modeling.loading.load_model`
     reads (full, adapters, an ``emox train`` phase output or checkpoint, ``emox convert official``'s output), or
-    a hub id holding one."""
+    a hub id holding one. The model is prepared for inference (``prepare_for_inference``: LoRA merged into the
+    LM weights as ``emox export`` does, the towers' Linears fused on CPU): the same answers, faster."""
     from emox_core.modeling.loading import load_model
 
     target = resolve_device(device)
     model, processor = load_model(model_directory(source), dtype=resolve_dtype(dtype, target))
-    return model.to(target).eval(), processor
+    return model.prepare_for_inference().to(target), processor
 
 
 def model_directory(source: str | Path) -> Path:

@@ -209,8 +209,9 @@ def _exit_when_gone(parent: multiprocessing.process.BaseProcess) -> None:
     os._exit(1)
 
 
-def _init_worker(face_mode: str) -> None:
-    """Pool initializer: die with the parent, one OpenCV thread per process, no C-level log noise.
+def init_media_worker(face_mode: str) -> None:
+    """Initializer of a process that reads media (this pool, ``emox infer``'s readers): die with the parent,
+    one OpenCV thread per process, no C-level log noise.
 
     Without the watcher a SIGKILLed run leaves its workers alive: each holds both ends of the task
     queue's pipe, so it never sees EOF (and the forkserver lives as long as its children).
@@ -251,7 +252,7 @@ def _run_pool(todo: list[tuple[ClipJob, str | None]], workers: int, root: str, s
     restarts = 0
     while todo:
         finished: set[ClipJob] = set()
-        with ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_init_worker,
+        with ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=init_media_worker,
                                  initargs=(settings.face_mode,)) as pool:
             futures: dict[Future[ClipResult], ClipJob] = {
                 pool.submit(_prepare_one, job, sha, root, settings, retry_failed): job for job, sha in todo

@@ -12,6 +12,7 @@ maps them onto transformers' ``SwinModel`` so torchvision is never needed.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -64,10 +65,37 @@ class FaceXFormerEncoder(PreTrainedModel):
         return self.linear_fuse(torch.cat(maps[::-1], dim=1))
 
     def frame_vectors(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) -> (B, T, fusion_dim): the fused map average-pooled per frame (Nano-EmoX)."""
+        """(B, T, 3, H, W) -> (B, T, fusion_dim): the fused map average-pooled per frame (Nano-EmoX).
+
+        Computed without building the map: the per-stage Linear, the bilinear upsampling and the 1x1 fusion
+        are all linear, so the map's average is the fusion applied to each stage's weighted average (weights:
+        what each stage position contributes to the upsampled map's mean; they sum to 1, so the Linear's bias
+        passes through). Equal to ``self(x).mean((-2, -1))`` up to float rounding (in float32, from the
+        stage maps on), without the 4 x 256 x 56 x 56 map per frame.
+        """
         b, t = pixel_values.shape[:2]
-        fused = self(pixel_values.flatten(0, 1))
-        return fused.mean(dim=(-2, -1)).reshape(b, t, -1)
+        out = self.backbone(pixel_values.flatten(0, 1), output_hidden_states=True,
+                            output_hidden_states_before_downsampling=True)
+        stages = out.reshaped_hidden_states[1:]  # [0] is the patch embedding
+        size = tuple(stages[0].shape[-2:])
+        pooled = []
+        for stage, mlp in zip(stages, self.linear_c, strict=True):
+            weights = upsampled_mean_weights(tuple(stage.shape[-2:]), size).to(stage.device)
+            mean = stage.flatten(2).float() @ weights.flatten()  # (N, C)
+            pooled.append(F.linear(mean, mlp.proj.weight.float(), mlp.proj.bias.float()))
+        fused = F.linear(torch.cat(pooled[::-1], dim=1), self.linear_fuse.weight.flatten(1).float())
+        return fused.to(pixel_values.dtype).reshape(b, t, -1)
+
+
+@functools.lru_cache(maxsize=16)
+def upsampled_mean_weights(source: tuple[int, int], target: tuple[int, int]) -> torch.Tensor:
+    """(h, w) float32 weights whose weighted sum of a map equals the mean of the map upsampled bilinearly
+    (``align_corners=False``) to ``target``: torch's own interpolation applied to each basis position."""
+    def axis(n_in: int, n_out: int) -> torch.Tensor:
+        basis = torch.eye(n_in, dtype=torch.float64)[None]  # channel i = the i-th position alone
+        return F.interpolate(basis, size=n_out, mode="linear", align_corners=False)[0].mean(dim=1)
+
+    return torch.outer(axis(source[0], target[0]), axis(source[1], target[1])).float()
 
 
 class FaceTemporalHead(nn.Module):

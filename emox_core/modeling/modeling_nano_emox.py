@@ -62,6 +62,27 @@ class MediaFeatures:
         return {f"{f.name}_features": getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
+def _dense_head_input(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook of the LM head. When generating, the head reads only the last position
+    (``logits_to_keep``): a strided view of the hidden states, which torch multiplies as a batched product
+    against a transposed copy of the whole head (151,936 x 1,536 for Qwen2.5: a 0.5 GB copy, slower than the
+    prefill itself). A dense copy of those few rows makes it one plain matrix product; the values are equal."""
+    hidden = args[0]
+    if not isinstance(hidden, torch.Tensor) or _is_dense(hidden):
+        return args
+    return (hidden.clone(memory_format=torch.contiguous_format), *args[1:])
+
+
+def _is_dense(tensor: torch.Tensor) -> bool:
+    """Row-major with the canonical strides (``is_contiguous`` also accepts any stride on size-1 dims)."""
+    expected = 1
+    for size, stride in zip(reversed(tensor.shape), reversed(tensor.stride()), strict=True):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 class NanoEmoXPreTrainedModel(PreTrainedModel):
     config_class = NanoEmoXConfig
     base_model_prefix = "nano_emox"
@@ -135,6 +156,9 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                               target_modules=list(config.lora_target_modules))
             language_model = inject_adapter_in_model(lora, language_model)
         self.language_model = language_model
+        head = language_model.get_output_embeddings()
+        if head is not None:
+            head.register_forward_pre_hook(_dense_head_input)
         for tower in self.towers():
             tower.requires_grad_(False)
         self.language_model.requires_grad_(False)
@@ -183,45 +207,90 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         return [n for n, p in self.named_parameters() if p.requires_grad]
 
     # ----------------------------------------------------------------- encoders (frozen)
+    # Frames / speech segments per tower call: bounds the encoders' peak memory at any batch size; a chunk of 16
+    # is already large enough for the matrix products to run at full speed.
+    encoder_chunk_size = 16
+
     @torch.no_grad()
     def encode_media(self, pixel_values: torch.Tensor | None = None, input_values: torch.Tensor | None = None,
                      pixel_values_videos: torch.Tensor | None = None) -> MediaFeatures:
         """Run the frozen encoders once; the result is all the trainable branches need (and what a feature
         cache stores). pixel_values (B, T, 3, H, W) CLIP-normalised frames; input_values (B, S, L) speech
-        segments; pixel_values_videos (B, T, 3, H, W) face-encoder input."""
-        cfg = self.config
+        segments; pixel_values_videos (B, T, 3, H, W) face-encoder input. Each tower runs only up to the
+        deepest layer read and keeps only the states read (:mod:`emox_core.modeling.encoders`)."""
         out = MediaFeatures()
         if pixel_values is not None and self.vision_tower is not None:
-            b, t = pixel_values.shape[:2]
-            hidden = self.vision_tower(
-                pixel_values.flatten(0, 1).to(self.vision_tower.dtype), output_hidden_states=True
-            ).hidden_states
-            if cfg.use_vision:
-                layer = hidden[cfg.vision_feature_layer]
-                layer = layer[:, :1] if cfg.vision_feature_source == "cls" else layer
-                out.vision = layer.reshape(b, t, layer.shape[1], -1)
-            if cfg.use_fusion:
-                out.vision_fusion = torch.stack([hidden[i][:, 0] for i in cfg.fusion_vision_layers], 0).reshape(
-                    len(cfg.fusion_vision_layers), b, t, -1).transpose(0, 1)
+            out.vision, out.vision_fusion = self._vision_features(pixel_values)
         if input_values is not None and self.speech_tower is not None:
-            b, s = input_values.shape[:2]
-            speech_in = input_values.flatten(0, 1).to(self.speech_tower.dtype)
-            result = self.speech_tower(speech_in, output_hidden_states=True)
-            hidden = result.hidden_states
-            if cfg.use_speech:
-                # Mean of the last n hidden states; the final one post-LayerNorm as transformers 4.x returned it
-                # (5.x returns it pre-LN in hidden_states[-1]; last_hidden_state keeps the LN).
-                n = cfg.speech_feature_last_n
-                stack = [*hidden[len(hidden) - n:-1], result.last_hidden_state]
-                main = torch.stack(stack, 0).mean(0)  # (B*S, F, D)
-                main = main.mean(1, keepdim=True) if cfg.speech_feature_source == "segment_mean" else main
-                out.speech = main.reshape(b, s, main.shape[1], -1)
-            if cfg.use_fusion:
-                out.speech_fusion = torch.stack([hidden[i].mean(1) for i in cfg.fusion_speech_layers], 0).reshape(
-                    len(cfg.fusion_speech_layers), b, s, -1).transpose(0, 1)
+            out.speech, out.speech_fusion = self._speech_features(input_values)
         if pixel_values_videos is not None and self.face_tower is not None:
-            out.face = self.face_tower.frame_vectors(pixel_values_videos.to(self.face_tower.dtype))
+            b, t = pixel_values_videos.shape[:2]
+            frames = pixel_values_videos.flatten(0, 1).to(self.face_tower.dtype)
+            vectors = self._chunked(frames, lambda chunk: self.face_tower.frame_vectors(chunk[:, None])[:, 0])
+            out.face = vectors.reshape(b, t, -1)
         return out
+
+    def _chunked(self, items: torch.Tensor, encode: Any) -> Any:
+        """``encode`` over ``items`` (N, ...) in chunks of :attr:`encoder_chunk_size`, results concatenated
+        along dim 0 (a tensor, or a tuple of tensors / None)."""
+        size = max(1, self.encoder_chunk_size)
+        parts = [encode(items[start:start + size]) for start in range(0, items.shape[0], size)]
+        if isinstance(parts[0], torch.Tensor):
+            return torch.cat(parts)
+        return tuple(None if part[0] is None else torch.cat(part) for part in zip(*parts, strict=True))
+
+    def _vision_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        from emox_core.modeling.encoders import clip_states
+
+        cfg = self.config
+        depth = cfg.vision_config.num_hidden_layers
+        main = cfg.vision_feature_layer % (depth + 1) if cfg.use_vision else None
+        fusion = list(cfg.fusion_vision_layers) if cfg.use_fusion else []
+
+        def encode(chunk: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+            states = clip_states(self.vision_tower, chunk, {*fusion, *([main] if main is not None else [])})
+            vision = fused = None
+            if main is not None:
+                vision = states[main][:, :1] if cfg.vision_feature_source == "cls" else states[main]
+            if fusion:
+                fused = torch.stack([states[i][:, 0] for i in fusion], 1)  # (N, E, D)
+            return vision, fused
+
+        return self._tower_features(pixel_values, self.vision_tower, encode, len(fusion))
+
+    def _speech_features(self, input_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        from emox_core.modeling.encoders import LAST, hubert_states
+
+        cfg = self.config
+        depth = cfg.speech_config.num_hidden_layers
+        # Mean of the last n hidden states; the final one post-LayerNorm as transformers 4.x returned it
+        # (5.x returns it pre-LN in hidden_states[-1]; last_hidden_state keeps the LN).
+        last_n = list(range(depth + 1 - cfg.speech_feature_last_n, depth)) + [LAST] if cfg.use_speech else []
+        fusion = list(cfg.fusion_speech_layers) if cfg.use_fusion else []
+
+        def encode(chunk: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+            states = hubert_states(self.speech_tower, chunk, {*last_n, *fusion})
+            speech = fused = None
+            if last_n:
+                speech = torch.stack([states[i] for i in last_n], 0).mean(0)  # (N, F, D)
+                speech = speech.mean(1, keepdim=True) if cfg.speech_feature_source == "segment_mean" else speech
+            if fusion:
+                fused = torch.stack([states[i].mean(1) for i in fusion], 1)  # (N, E, D)
+            return speech, fused
+
+        return self._tower_features(input_values, self.speech_tower, encode, len(fusion))
+
+    def _tower_features(self, inputs: torch.Tensor, tower: nn.Module, encode: Any, experts: int
+                        ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``encode`` (N items -> main (N, P, D) or None, fusion (N, E, D) or None) over (B, T, ...) ``inputs`` in
+        chunks; main comes back as (B, T, P, D), fusion as (B, E, T, D)."""
+        b, t = inputs.shape[:2]
+        main, fused = self._chunked(inputs.flatten(0, 1).to(tower.dtype), encode)
+        if main is not None:
+            main = main.reshape(b, t, main.shape[1], -1)
+        if fused is not None:
+            fused = fused.reshape(b, t, experts, -1).transpose(1, 2)
+        return main, fused
 
     # ----------------------------------------------------------------- trainable branches
     def media_tokens(self, features: MediaFeatures) -> dict[str, torch.Tensor]:
@@ -317,7 +386,7 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         labels: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        past_key_values: Any = None,
+        cache: Any = None,
         use_cache: bool | None = None,
         vision_features: torch.Tensor | None = None,
         vision_fusion_features: torch.Tensor | None = None,
@@ -327,7 +396,8 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """Loss (when ``labels`` is given) is the LM's shifted cross-entropy over positions whose label is not
-        -100: the processor labels only the target (answer, ``###`` and eos)."""
+        -100: the processor labels only the target (answer, ``###`` and eos). ``cache`` is the LM's KV cache
+        (transformers 5 renamed ``past_key_values`` to ``cache``; passing the old name, even as None, warns)."""
         if inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("forward needs input_ids or inputs_embeds")
@@ -336,12 +406,13 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 vision_features=vision_features, vision_fusion_features=vision_fusion_features,
                 speech_features=speech_features, speech_fusion_features=speech_fusion_features,
                 face_features=face_features)
-            if position_ids is None and past_key_values is None:
+            if position_ids is None and cache is None:
                 # Positions count attended tokens only, exactly as generate() derives them.
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if cache is not None:
+            kwargs["cache"] = cache
         return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
-                                   position_ids=position_ids, past_key_values=past_key_values, use_cache=use_cache,
-                                   **kwargs)
+                                   position_ids=position_ids, use_cache=use_cache, **kwargs)
 
     @torch.no_grad()
     def generate(
@@ -425,6 +496,18 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         from emox_core.modeling.adapters import load_adapters_into
 
         return load_adapters_into(self, path, strict)
+
+    def prepare_for_inference(self) -> NanoEmoXForConditionalGeneration:
+        """What inference runs on (``load_for_inference``): LoRA merged into the LM weights, the frozen towers'
+        Linears computed by oneDNN with their bias and GELU fused on CPU
+        (:func:`~emox_core.modeling.encoders.fuse_linears`), no gradients, eval mode. The answers are the
+        unprepared model's (``tests/inference/test_fast_paths.py``)."""
+        from emox_core.modeling.encoders import fuse_linears
+
+        self.merge_lora()
+        for tower in self.towers():
+            fuse_linears(tower)
+        return self.requires_grad_(False).eval()
 
     def merge_lora(self) -> None:
         """Fold LoRA into the LM weights (peft's ``LoraLayer.merge``, then drop the LoRA wrappers, as

@@ -118,5 +118,6 @@ def test_directory_written_by_the_old_writer_still_loads(tmp_path: Path) -> None
     recipe.save(tmp_path)
     torch.manual_seed(1)
     assert torch.equal(_logits(*load_model(tmp_path)), reference)
-    assert torch.equal(_logits(*load_for_inference(tmp_path, "cpu", "float32")), reference)
+    # inference runs on LoRA merged into the LM weights: equal up to float rounding
+    assert torch.allclose(_logits(*load_for_inference(tmp_path, "cpu", "float32")), reference, atol=1e-5)
     assert torch.equal(_logits(*load_trained(tmp_path)[:2]), reference)
