@@ -34,7 +34,7 @@ class DemoOptions:
     train_clips: int = 256
     test_clips: int = 32
     steps: dict[str, int] = field(default_factory=dict)  # phase -> optimizer steps (one process)
-    batch_size: int = 8
+    batch_size: int = 32  # clips per generate call when measuring MER accuracy
     seed: int = 0
     max_new_tokens: int = 48
 

@@ -196,6 +196,7 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         unknown = sorted(set(names) - known)
         if unknown:
             raise EmoxError(f"trainable: {', '.join(unknown)} not in this model (it has: {', '.join(sorted(known))})")
+        self._switch_idle_lora(frozen="lora" not in names)
         self.requires_grad_(False)
         for name in names:
             if name == "lora":
@@ -205,6 +206,21 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
             else:
                 getattr(self, name).requires_grad_(True)
         return [n for n, p in self.named_parameters() if p.requires_grad]
+
+    def _switch_idle_lora(self, frozen: bool) -> None:
+        """Switch the LoRA layers off while they are frozen with every ``lora_B`` zero (their official start,
+        kept by every phase before the one that trains them): such a LoRA adds exactly nothing, so a step need
+        not compute it nor its dropout. Any other LoRA is on. (peft's switch also sets ``requires_grad``, which
+        :meth:`set_trainable` sets again right after.)"""
+        if not self.config.use_lora:
+            return
+        from peft.tuners.lora import LoraLayer
+
+        layers = [module for module in self.language_model.modules() if isinstance(module, LoraLayer)]
+        idle = frozen and not any(bool(torch.count_nonzero(b.weight)) for layer in layers
+                                  for b in layer.lora_B.values())
+        for layer in layers:
+            layer.enable_adapters(not idle)
 
     # ----------------------------------------------------------------- encoders (frozen)
     # Frames / speech segments per tower call: bounds the encoders' peak memory at any batch size; a chunk of 16
@@ -411,8 +427,31 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         if cache is not None:
             kwargs["cache"] = cache
+        if labels is not None and self.training and torch.is_grad_enabled():
+            return self._training_loss(inputs_embeds, attention_mask, position_ids, labels, **kwargs)
         return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
                                    position_ids=position_ids, use_cache=use_cache, **kwargs)
+
+    def _training_loss(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None,
+                       position_ids: torch.Tensor | None, labels: torch.Tensor,
+                       num_items_in_batch: torch.Tensor | int | None = None, **kwargs: Any) -> CausalLMOutputWithPast:
+        """The LM's causal-LM loss (transformers' ``ForCausalLMLoss``: next-token cross-entropy in float32 over
+        positions whose label is not -100, mean, or sum / ``num_items_in_batch`` under gradient accumulation),
+        with the head applied to those positions only. The prompt is most of a sample and its logits are never
+        used: Qwen2.5's head over 3 x 330 positions is 0.6 GB of float32 logits per step. No logits returned."""
+        hidden = self.language_model.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                                   position_ids=position_ids, use_cache=False,
+                                                   **kwargs).last_hidden_state
+        targets = labels[:, 1:]
+        scored = targets != -100
+        logits = self.language_model.get_output_embeddings()(hidden[:, :-1][scored]).float()
+        if num_items_in_batch is None:
+            loss = nn.functional.cross_entropy(logits, targets[scored])
+        else:
+            loss = nn.functional.cross_entropy(logits, targets[scored], reduction="sum")
+            loss = loss / (num_items_in_batch.to(loss.device) if torch.is_tensor(num_items_in_batch)
+                           else num_items_in_batch)
+        return CausalLMOutputWithPast(loss=loss)
 
     @torch.no_grad()
     def generate(
