@@ -114,6 +114,12 @@ class ParsedAnswer:
     thinking: str | None = None
     reply: str | None = None
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ParsedAnswer:
+        """The parsed answer a predictions record holds (``prediction``, ``label``, ``labels``, ...)."""
+        return cls(text=record["prediction"], label=record.get("label"), labels=list(record.get("labels") or []),
+                   thinking=record.get("thinking"), reply=record.get("reply"))
+
 
 def _parse_label(text: str, candidates: tuple[str, ...]) -> ParsedAnswer:
     label = match_label(_after_is(text), candidates) or match_label(text, candidates)

@@ -59,9 +59,7 @@ class Update:
         if self.record is None:
             return ""
         task = get_task(self.record["task"])
-        parsed = ParsedAnswer(text=self.record["prediction"], label=self.record.get("label"),
-                              labels=self.record.get("labels") or [], thinking=self.record.get("thinking"),
-                              reply=self.record.get("reply"))
+        parsed = ParsedAnswer.from_record(self.record)
         if (summary := task.summary(parsed)) is not None:
             return summary
         if task.kind.has_thinking and parsed.label:
@@ -107,21 +105,23 @@ class AppModel:
         + inputs used + fusion gate). Bad input ends the stream with one ``error`` update."""
         from emox_core.inference import extract_media
         from emox_core.inference.predict import parse_history
-        from emox_core.tasks import get_task
 
         clip = Path(question.clip) if question.clip else None
         try:
             if clip is None:
                 raise EmoxError("clip: upload a video (or record one) first")
-            task = get_task(question.task).name
-            erg = task == "ERG"  # the dialogue fields are ERG's only; the page may keep them for other tasks
-            turns = parse_history(question.history, "dialogue history") if erg and question.history.strip() else []
+            spec = get_task(question.task)
+            task = spec.name
+            # the dialogue fields belong to a dialogue task; the page may keep them for the others
+            dialogue = spec.reads_dialogue
+            turns = (parse_history(question.history, "dialogue history")
+                     if dialogue and question.history.strip() else [])
             media = extract_media(clip, self.processor)
         except EmoxError as exc:
             yield Update(error=error_line(exc, clip), done=True)
             return
         yield Update(media=media)
-        options = {"subtitle": question.subtitle, "history": turns, "context": question.context if erg else ""}
+        options = {"subtitle": question.subtitle, "history": turns, "context": question.context if dialogue else ""}
         with self._lock:
             yield from self._generate(clip, task, media, options)
 

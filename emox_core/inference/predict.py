@@ -60,8 +60,7 @@ class Prediction:
     @property
     def parsed(self) -> ParsedAnswer:
         """The answer as its task reads it (for the task's summary line and shown answer)."""
-        return ParsedAnswer(text=self.prediction, label=self.label, labels=self.labels, thinking=self.thinking,
-                            reply=self.reply)
+        return ParsedAnswer.from_record(asdict(self))
 
     @property
     def shown(self) -> str:
