@@ -1,27 +1,32 @@
 """Inference against the machine's floor (a benchmark, not a test).
 
 The full Nano-EmoX architecture (CLIP-L, HuBERT-L, FaceXFormer Swin-B, Qwen2.5-1.5B + adapters) with random
-weights, prepared as ``load_for_inference`` prepares a loaded model (LoRA merged, tower Linears fused), on
-6-s synthetic clips.
-For batch 1 and batch B (default 8) it prints every stage's time, FLOPs (``torch.utils.flop_counter``), floor
-and time / floor, then the end-to-end time against the floor, and ends with one line::
+weights, prepared as ``load_for_inference`` prepares a loaded model (LoRA merged, the LM's Linears streaming
+their weights when decoding, tower Linears fused), on 6-s synthetic clips. For batch 1 and batch B (default 8)
+it prints every stage's time, FLOPs (``torch.utils.flop_counter``), floor and time / floor, then the end-to-end
+time against the floor, and ends with one line::
 
     end-to-end / floor: X.XX (batch 1), Y.YY (batch 8)
 
-Floors. The machine's rates are measured first: a large bf16 matrix product (compute) and a bf16
-matrix-vector product over a matrix far larger than the caches (weight streaming). A compute stage's floor is
-its FLOPs / the matmul rate; a decoding step's floor is the LM's weight bytes / the streaming rate (every
-weight is read once per step, whatever the batch). One answer's floor = encoders + adapters + prefill compute
-floors + decoding steps x the step floor; media decoding and prompt building have no floor of their own and
-count in the end-to-end time.
+Floors. A compute stage's floor is its FLOPs / the machine's bf16 matmul rate; a decoding step's floor is the
+LM's weight bytes / the machine's weight-streaming rate (every weight is read once per step, whatever the
+batch). One answer's floor = encoders + adapters + prefill compute floors + decoding steps x the step floor;
+media decoding and prompt building have no floor of their own and count in the end-to-end time.
+
+The machine's rates are sampled just before every timed run (:class:`Clock`), each sample the best of torch's
+kernels for it: a 4096^3 bf16 matrix product (``torch.mm`` or ``F.linear``) and bf16 matrix-vector products
+(``F.linear`` or ``torch.mv``) over 16 distinct 128 MiB matrices in turn, 2 GiB as a decoding step reads 3.09
+GB (one matrix read again and again would partly come from the last-level cache: 480 MiB on this project's
+machine). The floors use the median of the samples: the machine as it was while the stages ran (a shared
+host's speed drifts by a third within minutes; a best-of taken at one moment and stages timed at another
+gave ratios that moved by 40 % between runs). The best samples are printed too.
 
 - batch 1: ``predict_clip`` end to end (media decode, prompt, encoders, generate), and ``model.generate`` on
   ready tensors against the sum of its stages (what generate adds);
 - batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
-  fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B.
-
-Measure on an idle machine with one thread setting throughout (the README's numbers used the defaults);
-on a shared machine, read the ratios of one run, never absolute times.
+  fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
+- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, alternating with the
+  prepared ones, so what :mod:`emox_core.modeling.cpu_linears` gains is a ratio of one run.
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
 
@@ -38,8 +43,9 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,19 +54,58 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
+from emox_core.modeling.cpu_linears import StreamingLinear
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
 SUBTITLE = "I can't believe you did that."
 
 
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# ---------------------------------------------------------------------------------------------- machine
+@dataclass
+class Machine:
+    matmul_flops: float  # FLOP/s of a large bf16 matrix product
+    stream_bytes: float  # bytes/s of bf16 matrix-vector products over weights far larger than the caches
+
+
+def _seconds(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class Clock:
+    """Times functions, sampling the machine's rates before each run (see the module docstring)."""
+
+    def __init__(self, repeat: int) -> None:
+        self.repeat = repeat
+        a, b = torch.randn(4096, 4096, dtype=torch.bfloat16), torch.randn(4096, 4096, dtype=torch.bfloat16)
+        weights = [torch.randn(16384, 4096, dtype=torch.bfloat16) for _ in range(16)]
+        vector = torch.randn(1, 4096, dtype=torch.bfloat16)
+        self._products = (lambda: torch.mm(a, b), lambda: torch.nn.functional.linear(a, b))
+        self._streams = (lambda: [torch.nn.functional.linear(vector, w) for w in weights],
+                         lambda: [torch.mv(w, vector[0]) for w in weights])
+        self._product_flops = 2 * 4096**3
+        self._stream_bytes = sum(w.numel() * w.element_size() for w in weights)
+        self.probe_bytes = self._stream_bytes + 2 * a.numel() * a.element_size()
+        self.samples: list[Machine] = []
+        for kernel in (*self._products, *self._streams):
+            kernel()
+
+    def sample(self) -> None:
+        self.samples.append(Machine(self._product_flops / min(_seconds(k) for k in self._products),
+                                    self._stream_bytes / min(_seconds(k) for k in self._streams)))
+
+    def median(self, fn: Callable[[], Any]) -> float:
+        """Median seconds of ``repeat`` runs of ``fn``, the machine sampled before each."""
+        times = []
+        for _ in range(self.repeat):
+            self.sample()
+            times.append(_seconds(fn))
+        return statistics.median(times)
+
+    def machine(self, pick: Callable[[list[float]], float] = statistics.median) -> Machine:
+        return Machine(pick([s.matmul_flops for s in self.samples]), pick([s.stream_bytes for s in self.samples]))
 
 
 def _linear_pointwise_flops(input_shape: Any, weight_shape: Any, *_: Any, **__: Any) -> int:
@@ -80,25 +125,6 @@ def flops(fn: Callable[[], Any]) -> int:
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
-
-
-# ---------------------------------------------------------------------------------------------- machine
-@dataclass
-class Machine:
-    matmul_flops: float  # FLOP/s of a large bf16 matrix product
-    stream_bytes: float  # bytes/s of a bf16 matrix-vector product over a matrix far larger than the caches
-
-
-def measure_machine(repeat: int = 5) -> Machine:
-    """The best of ``repeat`` runs of each (the hardware's capability, not an average under load)."""
-    a, b = torch.randn(4096, 4096, dtype=torch.bfloat16), torch.randn(4096, 4096, dtype=torch.bfloat16)
-    torch.mm(a, b)
-    best = min(median_time(lambda: torch.mm(a, b), 1) for _ in range(repeat))
-    weight = torch.randn(32768, 8192, dtype=torch.bfloat16)  # 512 MiB
-    vector = torch.randn(1, 8192, dtype=torch.bfloat16)
-    torch.nn.functional.linear(vector, weight)
-    stream = min(median_time(lambda: torch.nn.functional.linear(vector, weight), 1) for _ in range(repeat))
-    return Machine(2 * 4096**3 / best, weight.numel() * 2 / stream)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -128,6 +154,19 @@ def lm_weight_bytes(model: Any) -> int:
     return sum(p.numel() * p.element_size() for p in model.language_model.parameters())
 
 
+@contextmanager
+def plain_linears(model: Any) -> Iterator[None]:
+    """The LM's Linears as ``nn.Linear`` (what the model decoded with before ``cpu_linears``), then back."""
+    streaming = [m for m in model.language_model.modules() if isinstance(m, StreamingLinear)]
+    for module in streaming:
+        module.__class__ = torch.nn.Linear
+    try:
+        yield
+    finally:
+        for module in streaming:
+            module.__class__ = StreamingLinear
+
+
 class CallCounter:
     """Counts the LM's forward calls: one prefill per generate call, then one per decoding step."""
 
@@ -145,13 +184,30 @@ class Row:
     name: str
     seconds: float
     flops: float | None = None
-    floor: float | None = None
 
 
-def stage_rows(model: Any, processor: Any, clips: list[Path], machine: Machine, tokens: int, repeat: int
-               ) -> tuple[list[Row], float, dict[str, float]]:
-    """Every stage of answering ``clips`` in one batch, each run alone; per clip. Returns the rows, the compute
-    floor of one batch and the decoding numbers."""
+@dataclass
+class Section:
+    """One batch size's measurements, per clip; floors are taken at the end from the run's machine rates."""
+
+    title: str
+    size: int
+    rows: list[Row]
+    step: float  # seconds per decoding step (the whole batch)
+    plain_step: float  # the same with nn.Linear
+    lm_bytes: int
+    lines: list[str] = field(default_factory=list)
+
+    def compute_floor(self, machine: Machine) -> float:
+        """Seconds of the batch's compute stages at the matmul rate (the whole batch)."""
+        return sum(row.flops or 0.0 for row in self.rows) * self.size / machine.matmul_flops
+
+    def step_floor(self, machine: Machine) -> float:
+        return self.lm_bytes / machine.stream_bytes
+
+
+def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, tokens: int, title: str) -> Section:
+    """Every stage of answering ``clips`` in one batch, each run alone; per clip."""
     size = len(clips)
     samples = [clip_sample(clip, "MER", subtitle=SUBTITLE) for clip in clips]
     media = [extract_media(clip, processor) for clip in clips]
@@ -159,35 +215,38 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], machine: Machine, 
     batch = processor(examples, padding_side="left")
     lm = model.language_model
     rows = [Row("media decode (8 frames, faces, 16 kHz audio)",
-                median_time(lambda: [extract_media(c, processor) for c in clips], repeat)),
-            Row("processor (prompt, tensors)", median_time(lambda: processor(examples, padding_side="left"), repeat))]
+                clock.median(lambda: [extract_media(c, processor) for c in clips])),
+            Row("processor (prompt, tensors)", clock.median(lambda: processor(examples, padding_side="left")))]
     towers = {"CLIP-L (8 frames)": {"pixel_values": batch["pixel_values"]},
               "HuBERT-L (8 x 2 s)": {"input_values": batch["input_values"]},
               "Swin-B face (8 frames)": {"pixel_values_videos": batch["pixel_values_videos"]}}
     for name, inputs in towers.items():
         run = lambda inputs=inputs: model.encode_media(**inputs)  # noqa: E731
         run()
-        rows.append(Row(name, median_time(run, repeat), flops(run)))
+        rows.append(Row(name, clock.median(run), flops(run)))
     features = model.encode_media(*(batch[k] for k in MEDIA_KEYS)).as_kwargs()
     text = {k: batch[k] for k in ("input_ids", "attention_mask", "modality_mask")}
     splice = lambda: model.embed_inputs(**text, **features)  # noqa: E731
     with torch.no_grad():
-        rows.append(Row("adapters + splice", median_time(splice, repeat), flops(splice)))
+        rows.append(Row("adapters + splice", clock.median(splice), flops(splice)))
         embeds, mask = splice()
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         prefill = lambda: lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,  # noqa: E731
                              use_cache=True, logits_to_keep=1)
         prompt = int(batch["input_ids"].shape[1])
-        rows.append(Row(f"LM prefill ({prompt} tokens, first token)", median_time(prefill, repeat), flops(prefill)))
-        step = statistics.median(decode_steps(lm, prefill(), mask, tokens) for _ in range(repeat))
+        rows.append(Row(f"LM prefill ({prompt} tokens, first token)", clock.median(prefill), flops(prefill)))
+        steps, plain_steps = [], []
+        for _ in range(clock.repeat):  # prepared and nn.Linear alternate: their ratio is free of the host's drift
+            clock.sample()
+            steps.append(decode_steps(lm, prefill(), mask, tokens))
+            with plain_linears(model):
+                plain_steps.append(decode_steps(lm, prefill(), mask, tokens))
     for row in rows:
         row.seconds /= size
         if row.flops is not None:
             row.flops /= size
-            row.floor = row.flops / machine.matmul_flops
-    compute_floor = sum(row.floor or 0.0 for row in rows) * size
-    step_floor = lm_weight_bytes(model) / machine.stream_bytes
-    return rows, compute_floor, {"step": step, "step_floor": step_floor}
+    return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps),
+                   lm_weight_bytes(model))
 
 
 def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> float:
@@ -202,67 +261,88 @@ def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> fl
     return (time.perf_counter() - start) / (tokens - 1)
 
 
-def print_table(title: str, rows: list[Row], decode: dict[str, float], size: int, tokens: int) -> None:
-    per = "per clip, " if size > 1 else ""
-    print(f"\n### {title}\n\n| stage ({per}run alone) | time | GFLOP | floor | time / floor |\n|---|---|---|---|---|")
-    for row in rows:
+def print_section(section: Section, machine: Machine, tokens: int) -> None:
+    per = "per clip, " if section.size > 1 else ""
+    print(f"\n### {section.title}\n\n| stage ({per}run alone) | time | GFLOP | floor | time / floor |\n"
+          "|---|---|---|---|---|")
+    for row in section.rows:
         if row.flops is None:
             print(f"| {row.name} | {row.seconds:.3f} s | - | - | - |")
         else:
-            print(f"| {row.name} | {row.seconds:.3f} s | {row.flops / 1e9:.0f} | {row.floor:.3f} s | "
-                  f"{row.seconds / row.floor:.2f} |")
-    step, floor = decode["step"], decode["step_floor"]
-    print(f"| LM decoding step, batch {size} ({tokens - 1} steps) | {step * 1000:.0f} ms "
-          f"({step / size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} |")
+            floor = row.flops / machine.matmul_flops
+            print(f"| {row.name} | {row.seconds:.3f} s | {row.flops / 1e9:.0f} | {floor:.3f} s | "
+                  f"{row.seconds / floor:.2f} |")
+    step, floor = section.step, section.step_floor(machine)
+    print(f"| LM decoding step, batch {section.size} ({tokens - 1} steps) | {step * 1000:.0f} ms "
+          f"({step / section.size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} |")
+    print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
+          f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
+          f"prepared; {section.plain_step / floor:.2f} of the floor before)")
+    for line in section.lines:
+        print(line)
 
 
 # ---------------------------------------------------------------------------------------------- parts
-def batch_one(model: Any, processor: Any, clip: Path, machine: Machine, tokens: int, repeat: int) -> float:
-    rows, compute_floor, decode = stage_rows(model, processor, [clip], machine, tokens, repeat)
-    print_table("Batch 1: one 6-s clip, MER", rows, decode, 1, tokens)
+def batch_one(model: Any, processor: Any, clip: Path, clock: Clock, tokens: int) -> tuple[Section, Callable]:
+    """Batch 1: the stages, ``model.generate`` on ready tensors and ``predict_clip`` end to end. Returns the
+    section and a function of the machine giving the end-to-end / floor ratio (with its lines added)."""
+    section = stage_rows(model, processor, [clip], clock, tokens, "Batch 1: one 6-s clip, MER")
     settings = GenerationSettings(max_new_tokens=tokens)
     batch = processor([sample_to_example(clip_sample(clip, "MER", subtitle=SUBTITLE), processor,
                                          extract_media(clip, processor), with_target=False)], padding_side="left")
     kwargs = settings.generate_kwargs("MER", processor)
     counter = CallCounter(model)
-    generate = median_time(lambda: model.generate(**batch, **kwargs), repeat)
-    steps = counter.calls // repeat - 1
-    counter.calls = 0
-    end_to_end = median_time(lambda: predict_clip(model, processor, clip, "MER", subtitle=SUBTITLE,
-                                                  settings=settings), repeat)
+    generate = clock.median(lambda: model.generate(**batch, **kwargs))
+    steps = counter.calls // clock.repeat - 1
     counter.handle.remove()
-    model_stages = sum(r.seconds for r in rows[2:]) + steps * decode["step"]
-    floor = compute_floor + steps * decode["step_floor"]
-    print(f"\n{steps + 1} new tokens. model.generate on ready tensors {generate:.2f} s vs the sum of its stages "
-          f"{model_stages:.2f} s ({generate / model_stages:.2f}x)")
-    print(f"predict_clip end to end {end_to_end:.2f} s; floor {floor:.2f} s (compute {compute_floor:.2f} s + "
-          f"{steps} steps x {decode['step_floor'] * 1000:.0f} ms); **end to end / floor {end_to_end / floor:.2f}**")
-    return end_to_end / floor
+    end_to_end = clock.median(lambda: predict_clip(model, processor, clip, "MER", subtitle=SUBTITLE,
+                                                   settings=settings))
+
+    def ratio(machine: Machine) -> float:
+        model_stages = sum(r.seconds for r in section.rows[2:]) + steps * section.step
+        compute = section.compute_floor(machine)
+        floor = compute + steps * section.step_floor(machine)
+        section.lines += [
+            f"\n{steps + 1} new tokens. model.generate on ready tensors {generate:.2f} s vs the sum of its stages "
+            f"{model_stages:.2f} s ({generate / model_stages:.2f}x)",
+            f"predict_clip end to end {end_to_end:.2f} s; floor {floor:.2f} s (compute {compute:.2f} s + "
+            f"{steps} steps x {section.step_floor(machine) * 1000:.0f} ms); "
+            f"**end to end / floor {end_to_end / floor:.2f}**"]
+        return end_to_end / floor
+
+    return section, ratio
 
 
-def batch_many(model: Any, processor: Any, clips: list[Path], machine: Machine, tokens: int, repeat: int,
-               folder: Path) -> float:
+def batch_many(model: Any, processor: Any, clips: list[Path], clock: Clock, tokens: int, folder: Path
+               ) -> tuple[Section, Callable]:
     size = len(clips) // 2
-    rows, compute_floor, decode = stage_rows(model, processor, clips[:size], machine, tokens, repeat)
-    print_table(f"Batch {size}: {size} 6-s clips per generate call, MER", rows, decode, size, tokens)
+    section = stage_rows(model, processor, clips[:size], clock, tokens,
+                         f"Batch {size}: {size} 6-s clips per generate call, MER")
     samples = [clip_sample(clip, "MER", root=folder, subtitle=SUBTITLE) for clip in clips]
     settings = GenerationSettings(max_new_tokens=tokens)
     counter = CallCounter(model)
-    runs = []
-    for run in range(repeat):
-        start = time.perf_counter()
+    runs = iter(range(clock.repeat))
+
+    def predict() -> None:
+        run = next(runs)
         predict_samples(model, samples, folder, folder / f"preds-{run}.jsonl", size, processor=processor,
                         settings=settings, cache_dir=folder / f"media-cache-{run}", media_workers=1)
-        runs.append(time.perf_counter() - start)
+
+    per_clip = clock.median(predict) / len(clips)
     counter.handle.remove()
-    steps = counter.calls // repeat - 2  # two generate calls per run
-    per_clip = statistics.median(runs) / len(clips)
-    floor = (2 * compute_floor + steps * decode["step_floor"]) / len(clips)
-    print(f"\npredict_samples over {len(clips)} clips in batches of {size} (media read by a worker into a fresh "
-          f"cache): {per_clip:.2f} s per clip; floor {floor:.2f} s per clip (compute {compute_floor / size:.2f} s + "
-          f"{steps} steps x {decode['step_floor'] * 1000:.0f} ms / {len(clips)}); "
-          f"**end to end / floor {per_clip / floor:.2f}**")
-    return per_clip / floor
+    steps = counter.calls // clock.repeat - 2  # two generate calls per run
+
+    def ratio(machine: Machine) -> float:
+        compute = section.compute_floor(machine)
+        floor = (2 * compute + steps * section.step_floor(machine)) / len(clips)
+        section.lines.append(
+            f"\npredict_samples over {len(clips)} clips in batches of {size} (media read by a worker into a fresh "
+            f"cache): {per_clip:.2f} s per clip; floor {floor:.2f} s per clip (compute {compute / size:.2f} s + "
+            f"{steps} steps x {section.step_floor(machine) * 1000:.0f} ms / {len(clips)}); "
+            f"**end to end / floor {per_clip / floor:.2f}**")
+        return per_clip / floor
+
+    return section, ratio
 
 
 def main() -> None:
@@ -274,12 +354,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {load:.2f} at start")
-    machine = measure_machine()
-    print(f"machine: bf16 matmul (4096^3) {machine.matmul_flops / 1e12:.2f} TFLOP/s; bf16 matrix-vector streaming "
-          f"(512 MiB matrix) {machine.stream_bytes / 1e9:.1f} GB/s")
+          f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    clock = Clock(args.repeat)
     with tempfile.TemporaryDirectory(prefix="emox-bench-") as tmp:
         folder = Path(tmp)
         clips = [synthetic_clip(folder / f"clip{i}.mp4", duration=6.0, size=(360, 640), pitch_hz=150.0 + 20 * i,
@@ -289,12 +366,21 @@ def main() -> None:
         params = sum(p.numel() for p in model.parameters())
         print(f"model: {params / 1e9:.3f} B parameters (random, bf16, prepared for inference), built in "
               f"{time.perf_counter() - start:.0f} s; LM weights read per decoding step "
-              f"{lm_weight_bytes(model) / 1e9:.2f} GB")
+              f"{lm_weight_bytes(model) / 1e9:.2f} GB", flush=True)
         predict_clip(model, processor, clips[0], "MER", settings=GenerationSettings(max_new_tokens=2))  # warm-up
-        one = batch_one(model, processor, clips[0], machine, args.tokens, args.repeat)
-        many = batch_many(model, processor, clips, machine, args.tokens, args.repeat, folder)
-    print(f"\npeak RSS {peak_rss_gb():.2f} GB; load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"end-to-end / floor: {one:.2f} (batch 1), {many:.2f} (batch {args.batch})")
+        parts = [batch_one(model, processor, clips[0], clock, args.tokens),
+                 batch_many(model, processor, clips, clock, args.tokens, folder)]
+    machine, best = clock.machine(), clock.machine(max)
+    print(f"\nmachine while the stages ran ({len(clock.samples)} samples; median, best): bf16 matmul (4096^3) "
+          f"{machine.matmul_flops / 1e12:.2f}, {best.matmul_flops / 1e12:.2f} TFLOP/s; bf16 weight streaming "
+          f"(16 x 128 MiB) {machine.stream_bytes / 1e9:.1f}, {best.stream_bytes / 1e9:.1f} GB/s")
+    ratios = [ratio(machine) for _, ratio in parts]
+    for section, _ in parts:
+        print_section(section, machine, args.tokens)
+    probe = clock.probe_bytes / 1e9
+    print(f"\npeak RSS {peak_rss_gb():.2f} GB ({probe:.2f} GB of it the machine probe's matrices, "
+          f"{peak_rss_gb() - probe:.2f} GB without); load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"end-to-end / floor: {ratios[0]:.2f} (batch 1), {ratios[1]:.2f} (batch {args.batch})")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def test_pyproject_lists_every_package_of_the_tree() -> None:
     assert setuptools_table["package-dir"] == {"emox_recipes": "recipes"}
     tree = {".".join(p.parent.relative_to(REPO).parts) for top in ("emox_core", "emox_cli")
             for p in (REPO / top).rglob("__init__.py")}
-    assert set(setuptools_table["packages"]) == tree | {"emox_recipes"}
+    recipe_folders = {"emox_recipes." + d.name for d in (REPO / "recipes").iterdir()
+                      if d.is_dir() and d.name != "__pycache__"}
+    assert set(setuptools_table["packages"]) == tree | {"emox_recipes"} | recipe_folders
     assert not (REPO / "emox_recipes").exists(), "recipes/ is mapped in pyproject.toml; no emox_recipes link"
 
 

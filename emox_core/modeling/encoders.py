@@ -6,9 +6,6 @@ run each tower's own modules, layer by layer, up to the deepest layer needed and
 states, numbered as ``hidden_states`` numbers them (0 = the input of the first layer). The results equal
 ``output_hidden_states=True`` (``tests/modeling/test_encoders.py`` checks both on the real architectures).
 
-On a CPU with oneDNN, :func:`fuse_linears` makes every Linear of a frozen tower add its bias (and apply an
-erf GELU that follows it) inside oneDNN's matrix product, one pass over the output instead of two or three.
-
 HuBERT's convolutional feature extractor is run time-major: each strided convolution as one matrix product
 over windows of the (N, T, C) signal, LayerNorm over channels in place. transformers' channel-first version
 transposes the largest tensors of the whole model (8 x 512 x 6,400 per clip) twice per layer, which cost
@@ -111,51 +108,3 @@ def _generic_states(tower: nn.Module, inputs: torch.Tensor, wanted: set[int]) ->
     if LAST in wanted:
         states[LAST] = result.last_hidden_state
     return states
-
-
-# (Linear, activation) attribute pairs of the towers' MLPs: CLIP/Swin ``fc1, activation_fn``, HuBERT
-# ``intermediate_dense, intermediate_act_fn``. Only an exact (erf) GELU is fused (CLIP's quick-GELU is not).
-_MLP_PAIRS = (("fc1", "activation_fn"), ("intermediate_dense", "intermediate_act_fn"))
-
-
-class OneDNNLinear(nn.Linear):
-    """An ``nn.Linear`` (same parameters, same state dict) computed by oneDNN with the bias, and optionally an
-    erf GELU, fused into the product: the same values (the GELU is applied before rounding to bf16, so it
-    is, if anything, more precise). Anything oneDNN is not given here (another device, a gradient, a
-    non-contiguous input, mixed dtypes) takes nn.Linear's own path."""
-
-    gelu = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and not torch.is_grad_enabled() and x.is_contiguous()
-                and x.dtype == self.weight.dtype and self.weight.device.type == "cpu"):
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu" if self.gelu else "none",
-                                                      [], "none" if self.gelu else "")
-        out = super().forward(x)
-        return F.gelu(out) if self.gelu else out
-
-
-def fuse_linears(tower: nn.Module) -> int:
-    """Turn the tower's Linears into :class:`OneDNNLinear` (an MLP's GELU moves into its first Linear and its
-    place holds an identity); returns how many. No-op (0) where torch has no oneDNN."""
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
-        return 0
-    for module in list(tower.modules()):
-        for linear_name, act_name in _MLP_PAIRS:
-            linear, act = getattr(module, linear_name, None), getattr(module, act_name, None)
-            if type(linear) is nn.Linear and _is_erf_gelu(act):
-                linear.__class__ = OneDNNLinear
-                linear.gelu = True
-                setattr(module, act_name, nn.Identity())
-    fused = 0
-    for module in tower.modules():
-        if type(module) is nn.Linear:
-            module.__class__ = OneDNNLinear
-        fused += isinstance(module, OneDNNLinear)
-    return fused
-
-
-def _is_erf_gelu(module: object) -> bool:
-    if isinstance(module, nn.GELU):
-        return module.approximate == "none"
-    return type(module).__name__ == "GELUActivation" and getattr(module, "act", None) is F.gelu

@@ -537,13 +537,14 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         return load_adapters_into(self, path, strict)
 
     def prepare_for_inference(self) -> NanoEmoXForConditionalGeneration:
-        """What inference runs on (``load_for_inference``): LoRA merged into the LM weights, the frozen towers'
-        Linears computed by oneDNN with their bias and GELU fused on CPU
-        (:func:`~emox_core.modeling.encoders.fuse_linears`), no gradients, eval mode. The answers are the
-        unprepared model's (``tests/inference/test_fast_paths.py``)."""
-        from emox_core.modeling.encoders import fuse_linears
+        """What inference runs on (``load_for_inference``): LoRA merged into the LM weights, the LM's Linears
+        reading their weights at the memory's rate when decoding and the frozen towers' Linears computed by
+        oneDNN with their bias and GELU fused, on CPU (:mod:`~emox_core.modeling.cpu_linears`), no gradients,
+        eval mode. The answers are the unprepared model's (``tests/inference/test_fast_paths.py``)."""
+        from emox_core.modeling.cpu_linears import fuse_linears, stream_linears
 
         self.merge_lora()
+        stream_linears(self.language_model)
         for tower in self.towers():
             fuse_linears(tower)
         return self.requires_grad_(False).eval()

@@ -74,3 +74,23 @@ def test_media_workers_give_the_same_predictions(loaded: tuple[Any, Any], manife
         assert [sample_id for sample_id, _ in report.failed] == ["bad"]
         records[workers] = sorted(read_jsonl(out), key=lambda r: r["id"])
     assert records[0] == records[2] and len(records[0]) == 5
+
+
+def test_streaming_decoding_gives_the_same_tokens_in_bfloat16(trained_model_dir: Path,
+                                                              clips: dict[str, Path]) -> None:
+    """The prepared LM's decoding Linears (``W @ x.T``) against the same weights' nn.Linears, in bfloat16 where
+    rounding could tell them apart: the greedy tokens of every task are the same."""
+    import copy
+
+    from emox_core.modeling.cpu_linears import StreamingLinear
+
+    prepared, processor = load_for_inference(trained_model_dir, "cpu", "bfloat16")
+    plain = copy.deepcopy(prepared)
+    streaming = [m for m in plain.language_model.modules() if isinstance(m, StreamingLinear)]
+    assert streaming and prepared.language_model.get_output_embeddings() in [
+        m for m in prepared.language_model.modules() if isinstance(m, StreamingLinear)]
+    for module in streaming:
+        module.__class__ = torch.nn.Linear
+    for task, batch in zip(TRAINED_TARGETS, _batches(processor, clips["normal"]), strict=True):
+        kwargs = SETTINGS.generate_kwargs(task, processor)
+        assert torch.equal(prepared.generate(**batch, **kwargs), plain.generate(**batch, **kwargs)), task

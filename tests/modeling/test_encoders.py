@@ -126,7 +126,7 @@ def test_fused_linears_compute_the_same_states(dtype: torch.dtype) -> None:
     """oneDNN Linears with the bias and GELU fused (inference) against the tower's own modules (the reference)."""
     import copy
 
-    from emox_core.modeling.encoders import OneDNNLinear, fuse_linears
+    from emox_core.modeling.cpu_linears import OneDNNLinear, fuse_linears
 
     tower = _tower(nano_emox_2b_config().speech_config, layers=2).to(dtype)
     fused = copy.deepcopy(tower)
