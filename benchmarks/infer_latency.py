@@ -18,8 +18,8 @@ kernels for it: a 4096^3 bf16 matrix product (``torch.mm`` or ``F.linear``) and 
 (``F.linear`` or ``torch.mv``) over 16 distinct 128 MiB matrices in turn, 2 GiB as a decoding step reads 3.09
 GB (one matrix read again and again would partly come from the last-level cache: 480 MiB on this project's
 machine). The floors use the median of the samples: the machine as it was while the stages ran (a shared
-host's speed drifts by a third within minutes; a best-of taken at one moment and stages timed at another
-gave ratios that moved by 40 % between runs). The best samples are printed too.
+host's speed drifts within minutes: in one run the best streaming sample was 1.6x the median, a floor the
+stages never saw). The best samples are printed too.
 
 - batch 1: ``predict_clip`` end to end (media decode, prompt, encoders, generate), and ``model.generate`` on
   ready tensors against the sum of its stages (what generate adds);
