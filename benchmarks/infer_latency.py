@@ -25,8 +25,9 @@ stages never saw). The best samples are printed too.
   ready tensors against the sum of its stages (what generate adds);
 - batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
   fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
-- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, alternating with the
-  prepared ones, so what :mod:`emox_core.modeling.cpu_linears` gains is a ratio of one run.
+- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, and CLIP-L with
+  transformers' quick-GELU, each alternating with the prepared model, so what
+  :mod:`emox_core.modeling.cpu_linears` gains is a ratio of one run.
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
 
@@ -54,7 +55,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
-from emox_core.modeling.cpu_linears import StreamingLinear
+from emox_core.modeling.cpu_linears import QuickGELU, StreamingLinear
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
@@ -167,6 +168,21 @@ def plain_linears(model: Any) -> Iterator[None]:
             module.__class__ = StreamingLinear
 
 
+@contextmanager
+def plain_quick_gelu(model: Any) -> Iterator[None]:
+    """CLIP's activations as transformers' ``QuickGELUActivation`` (before ``cpu_linears``), then back."""
+    from transformers.activations import QuickGELUActivation
+
+    owners = [m for m in model.vision_tower.modules() if isinstance(getattr(m, "activation_fn", None), QuickGELU)]
+    for owner in owners:
+        owner.activation_fn = QuickGELUActivation()
+    try:
+        yield
+    finally:
+        for owner in owners:
+            owner.activation_fn = QuickGELU()
+
+
 class CallCounter:
     """Counts the LM's forward calls: one prefill per generate call, then one per decoding step."""
 
@@ -195,6 +211,7 @@ class Section:
     rows: list[Row]
     step: float  # seconds per decoding step (the whole batch)
     plain_step: float  # the same with nn.Linear
+    clip_pair: tuple[float, float]  # CLIP-L (whole batch) with the in-place quick-GELU, with transformers' one
     lm_bytes: int
     lines: list[str] = field(default_factory=list)
 
@@ -224,6 +241,12 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         run = lambda inputs=inputs: model.encode_media(**inputs)  # noqa: E731
         run()
         rows.append(Row(name, clock.median(run), flops(run)))
+    clip = lambda: model.encode_media(pixel_values=batch["pixel_values"])  # noqa: E731
+    clip_runs, plain_clip_runs = [], []
+    for _ in range(clock.repeat):  # alternating, as the decoding steps below
+        clip_runs.append(_seconds(clip))
+        with plain_quick_gelu(model):
+            plain_clip_runs.append(_seconds(clip))
     features = model.encode_media(*(batch[k] for k in MEDIA_KEYS)).as_kwargs()
     text = {k: batch[k] for k in ("input_ids", "attention_mask", "modality_mask")}
     splice = lambda: model.embed_inputs(**text, **features)  # noqa: E731
@@ -246,7 +269,7 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         if row.flops is not None:
             row.flops /= size
     return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps),
-                   lm_weight_bytes(model))
+                   (statistics.median(clip_runs), statistics.median(plain_clip_runs)), lm_weight_bytes(model))
 
 
 def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> float:
@@ -278,6 +301,9 @@ def print_section(section: Section, machine: Machine, tokens: int) -> None:
     print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
           f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
           f"prepared; {section.plain_step / floor:.2f} of the floor before)")
+    ours, theirs = section.clip_pair
+    print(f"CLIP-L with transformers' quick-GELU, alternating with the in-place one: {theirs:.2f} s vs {ours:.2f} s "
+          f"({theirs / ours:.2f}x faster prepared)")
     for line in section.lines:
         print(line)
 
