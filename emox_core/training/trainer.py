@@ -269,7 +269,17 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False, chec
 
     First, unless ``check=False`` (the caller just did it), everything the recipe needs is checked
     (:func:`~emox_core.training.prerequisites.require_prerequisites`): all that is missing is raised at once,
-    before the model is built."""
+    before the model is built. Under torchrun the process group is destroyed before returning, also on an
+    error: left to the interpreter's exit, gloo's worker threads can abort the process (SIGABRT, "terminate
+    called without an active exception") after a run that succeeded."""
+    try:
+        return _train_phase(recipe, resume, quiet, check)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train_phase(recipe: Recipe, resume: bool, quiet: bool, check: bool) -> Path:
     from rich.console import Console
     from transformers.trainer_callback import PrinterCallback
 
@@ -339,4 +349,5 @@ def run_training(recipe: Recipe, resume: bool = False, quiet: bool = False, chec
             console.print(f"{skipped} over-length samples skipped for others (ids in {output / TRAIN_LOG})",
                           highlight=False)
         console.print(f"phase {recipe.phase} done: {output}", highlight=False)
+    args.distributed_state.wait_for_everyone()  # no rank leaves the process group while another still uses it
     return output

@@ -37,3 +37,25 @@ def test_torchrun_two_processes(corpus: Path, feature_dir: Path, tmp_path: Path)
     for directory in (checkpoint, out):
         model, _, recipe = load_trained(directory)
         assert recipe.phase == "3" and model.config.use_lora
+
+
+def test_a_run_leaves_no_process_group_behind_even_when_it_fails(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gloo group left to the interpreter's exit can abort a finished torchrun worker (SIGABRT): run_training
+    destroys the group it ran in, on success and on an error (here: the recipe's backbones are missing)."""
+    import torch.distributed as dist
+
+    from emox_core.training.prerequisites import MissingPrerequisites
+    from emox_core.training.recipe import load_recipe
+    from emox_core.training.trainer import run_training
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        with pytest.raises(MissingPrerequisites):
+            run_training(load_recipe("p2e-phase2"), quiet=True)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
