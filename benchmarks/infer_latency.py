@@ -25,9 +25,10 @@ stages never saw). The best samples are printed too.
   ready tensors against the sum of its stages (what generate adds);
 - batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
   fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
-- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, and CLIP-L with
-  transformers' quick-GELU, each alternating with the prepared model, so what
-  :mod:`emox_core.modeling.cpu_linears` gains is a ratio of one run.
+- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
+  quick-GELU, and CLIP-L, HuBERT-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in
+  row blocks, each alternating with the prepared model, so what :mod:`emox_core.modeling.cpu_linears` gains is
+  a ratio of one run.
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
 
@@ -55,7 +56,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
-from emox_core.modeling.cpu_linears import QuickGELU, StreamingLinear
+from emox_core.modeling.cpu_linears import MLP_BLOCK_ROWS, QuickGELU, RowBlocks, StreamingLinear
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
@@ -183,6 +184,30 @@ def plain_quick_gelu(model: Any) -> Iterator[None]:
             owner.activation_fn = QuickGELU()
 
 
+@contextmanager
+def whole_mlps(model: Any) -> Iterator[None]:
+    """The MLPs run on the whole input (their own class, before ``cpu_linears.block_mlps``), then back."""
+    blocked = [(m, type(m)) for m in model.modules() if isinstance(m, RowBlocks)]
+    for module, cls in blocked:
+        module.__class__ = cls.__bases__[1]
+    try:
+        yield
+    finally:
+        for module, cls in blocked:
+            module.__class__ = cls
+
+
+def alternating(repeat: int, fn: Callable[[], Any], before: Callable[[], Any]) -> tuple[float, float]:
+    """Median seconds of ``fn`` as prepared and inside ``before()`` (the earlier way), run in turn ``repeat``
+    times each: their ratio is free of the host's drift."""
+    ours, theirs = [], []
+    for _ in range(repeat):
+        ours.append(_seconds(fn))
+        with before():
+            theirs.append(_seconds(fn))
+    return statistics.median(ours), statistics.median(theirs)
+
+
 class CallCounter:
     """Counts the LM's forward calls: one prefill per generate call, then one per decoding step."""
 
@@ -211,7 +236,7 @@ class Section:
     rows: list[Row]
     step: float  # seconds per decoding step (the whole batch)
     plain_step: float  # the same with nn.Linear
-    clip_pair: tuple[float, float]  # CLIP-L (whole batch) with the in-place quick-GELU, with transformers' one
+    pairs: list[tuple[str, float, float]]  # (what, prepared, the earlier way) seconds for the whole batch
     lm_bytes: int
     lines: list[str] = field(default_factory=list)
 
@@ -242,11 +267,11 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         run()
         rows.append(Row(name, clock.median(run), flops(run)))
     clip = lambda: model.encode_media(pixel_values=batch["pixel_values"])  # noqa: E731
-    clip_runs, plain_clip_runs = [], []
-    for _ in range(clock.repeat):  # alternating, as the decoding steps below
-        clip_runs.append(_seconds(clip))
-        with plain_quick_gelu(model):
-            plain_clip_runs.append(_seconds(clip))
+    hubert = lambda: model.encode_media(input_values=batch["input_values"])  # noqa: E731
+    pairs = [(what, *alternating(clock.repeat, fn, before)) for what, fn, before in (
+        ("CLIP-L with transformers' quick-GELU", clip, lambda: plain_quick_gelu(model)),
+        ("CLIP-L with its MLPs run whole", clip, lambda: whole_mlps(model)),
+        ("HuBERT-L with its MLPs run whole", hubert, lambda: whole_mlps(model)))]
     features = model.encode_media(*(batch[k] for k in MEDIA_KEYS)).as_kwargs()
     text = {k: batch[k] for k in ("input_ids", "attention_mask", "modality_mask")}
     splice = lambda: model.embed_inputs(**text, **features)  # noqa: E731
@@ -258,6 +283,9 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
                              use_cache=True, logits_to_keep=1)
         prompt = int(batch["input_ids"].shape[1])
         rows.append(Row(f"LM prefill ({prompt} tokens, first token)", clock.median(prefill), flops(prefill)))
+        if size * prompt >= 1.5 * MLP_BLOCK_ROWS:  # fewer rows are not blocked
+            pairs.append(("LM prefill with its MLPs run whole",
+                          *alternating(clock.repeat, prefill, lambda: whole_mlps(model))))
         steps, plain_steps = [], []
         for _ in range(clock.repeat):  # prepared and nn.Linear alternate: their ratio is free of the host's drift
             clock.sample()
@@ -268,8 +296,8 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         row.seconds /= size
         if row.flops is not None:
             row.flops /= size
-    return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps),
-                   (statistics.median(clip_runs), statistics.median(plain_clip_runs)), lm_weight_bytes(model))
+    return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps), pairs,
+                   lm_weight_bytes(model))
 
 
 def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> float:
@@ -301,9 +329,9 @@ def print_section(section: Section, machine: Machine, tokens: int) -> None:
     print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
           f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
           f"prepared; {section.plain_step / floor:.2f} of the floor before)")
-    ours, theirs = section.clip_pair
-    print(f"CLIP-L with transformers' quick-GELU, alternating with the in-place one: {theirs:.2f} s vs {ours:.2f} s "
-          f"({theirs / ours:.2f}x faster prepared)")
+    for what, ours, theirs in section.pairs:
+        print(f"{what}, alternating with the prepared model: {theirs:.2f} s vs {ours:.2f} s (whole batch; "
+              f"{theirs / ours:.2f}x faster prepared)")
     for line in section.lines:
         print(line)
 

@@ -538,15 +538,17 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
 
     def prepare_for_inference(self) -> NanoEmoXForConditionalGeneration:
         """What inference runs on (``load_for_inference``): LoRA merged into the LM weights, the LM's Linears
-        reading their weights at the memory's rate when decoding and the frozen towers' Linears computed by
-        oneDNN with their bias and GELU fused, on CPU (:mod:`~emox_core.modeling.cpu_linears`), no gradients,
-        eval mode. The answers are the unprepared model's (``tests/inference/test_fast_paths.py``)."""
-        from emox_core.modeling.cpu_linears import fuse_linears, stream_linears
+        reading their weights at the memory's rate when decoding, the frozen towers' Linears computed by
+        oneDNN with their bias and GELU fused and the large MLPs run in row blocks, on CPU
+        (:mod:`~emox_core.modeling.cpu_linears`), no gradients, eval mode. The answers are the unprepared
+        model's (``tests/inference/test_fast_paths.py``)."""
+        from emox_core.modeling.cpu_linears import block_mlps, fuse_linears, stream_linears
 
         self.merge_lora()
         stream_linears(self.language_model)
         for tower in self.towers():
             fuse_linears(tower)
+        block_mlps(self)
         return self.requires_grad_(False).eval()
 
     def merge_lora(self) -> None:
