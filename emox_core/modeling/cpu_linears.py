@@ -9,10 +9,10 @@ Two shapes of work, two kernels (``benchmarks/infer_latency.py`` measures both a
   weights: :func:`stream_linears` computes those few rows as ``W @ x.T`` (one row: a matrix-vector product),
   which on CPU reads the weight about 1.4x faster than ``nn.Linear``'s ``x @ W.T`` (measured on this project's
   machine: 15-16 GB/s against 11; the prefill's hundreds of rows keep ``nn.Linear``'s path);
-- an MLP over thousands of rows (CLIP-L's 8 x 257 per clip, HuBERT-L's, the LM's in a batched prefill) makes a
-  hidden tensor four times its input's width, which then goes through memory for the activation and the
-  second Linear: :func:`block_mlps` runs such an MLP on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the
-  hidden block is still in the caches when it is used.
+- an MLP over thousands of rows (CLIP-L's 8 x 257 per clip, the LM's in a batched prefill) makes a hidden
+  tensor four to six times its input's width, which then goes through memory for an activation oneDNN cannot
+  fuse (quick-GELU; SiLU times the up projection) and the second Linear: :func:`block_mlps` runs such an MLP
+  on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the hidden block is still in the caches when it is used.
 
 All only swap the module's class: the state dict, the parameters (a tied LM head included) and every
 path they do not cover (another device, gradients, other dtypes) are the original module's own.
@@ -35,13 +35,14 @@ _MLP_PAIRS = (("fc1", "activation_fn"), ("intermediate_dense", "intermediate_act
 # rows on both read the weight at the same rate and the product is no longer memory-bound).
 STREAM_MAX_ROWS = 16
 
-# MLPs run in row blocks of about this many rows (1,024-2,047; whole below 1,536). Measured for CLIP-L's MLP
-# (1,024 -> 4,096 -> 1,024, bf16, 2 threads): over 2,056 rows 1.6x faster in blocks of 1,024 than whole, the same
-# from 512 to 1,024 rows a block, slower from 256 down; the whole tower 1.10x (batch 1) and 1.18x (batch 8),
-# alternating A/B. Swin's narrow MLPs (128-1,024 wide) measured slower in blocks and are left whole.
+# MLPs run in row blocks of about this many rows (1,024-2,047 rows a block; whole below 1,536). Measured for
+# CLIP-L's MLP (1,024 -> 4,096 -> 1,024, bf16, 2 threads): over 2,056 rows 1.6x faster in blocks of 1,024 than
+# whole, the same from 512 to 1,024 rows a block, slower from 256 down (benchmarks/infer_latency.py times the
+# towers and the prefill both ways). Left whole: HuBERT-L's MLP (its erf GELU is fused into the first Linear,
+# nothing to gain: 1.00x) and Swin's narrow ones (128-1,024 wide, slower in blocks).
 MLP_BLOCK_ROWS = 1024
-# The MLP modules run in blocks, by class name (transformers' CLIP, HuBERT and Qwen2 MLPs: each row independent).
-_BLOCKED_MLPS = frozenset({"CLIPMLP", "HubertFeedForward", "Qwen2MLP"})
+# The MLP modules run in blocks, by class name (transformers' CLIP and Qwen2 MLPs: each row independent).
+_BLOCKED_MLPS = frozenset({"CLIPMLP", "Qwen2MLP"})
 
 
 def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -157,7 +158,7 @@ _ROW_BLOCKED: dict[type, type] = {}
 
 
 def block_mlps(model: nn.Module) -> int:
-    """Make the CLIP, HuBERT and Qwen2 MLPs in ``model`` run in row blocks (:class:`RowBlocks`, the same class
+    """Make the CLIP and Qwen2 MLPs in ``model`` run in row blocks (:class:`RowBlocks`, the same class
     with the mixin first); returns how many."""
     count = 0
     for module in model.modules():
