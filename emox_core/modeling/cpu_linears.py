@@ -144,12 +144,11 @@ class RowBlocks:
     machine the values were bit for bit those of the whole input (``tests/modeling/test_cpu_linears.py``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        width = x.shape[-1] if x.dim() else 0
-        rows = x.numel() // width if width else 0
+        rows = x.numel() // x.shape[-1] if x.numel() else 0
         blocks = round(rows / MLP_BLOCK_ROWS)
         if blocks < 2 or torch.is_grad_enabled() or x.device.type != "cpu":
             return super().forward(x)  # type: ignore[misc]
-        parts = x.reshape(rows, width).split(math.ceil(rows / blocks))
+        parts = x.reshape(rows, x.shape[-1]).split(math.ceil(rows / blocks))
         out = torch.cat([super(RowBlocks, self).forward(part) for part in parts])  # type: ignore[misc]
         return out.view(*x.shape[:-1], out.shape[-1])
 

@@ -1,6 +1,7 @@
-"""The decoding Linears (``W @ x.T``, one row ``torch.mv``) give nn.Linear's values: the reference is
-``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and without a bias, at the
-row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own path)."""
+"""The CPU fast paths give the original modules' values. The decoding Linears (``W @ x.T``, one row
+``torch.mv``) against ``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and
+without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own
+path); the MLPs in row blocks against the same MLP run on the whole input."""
 
 from __future__ import annotations
 
