@@ -13,6 +13,14 @@ LM's weight bytes / the machine's weight-streaming rate (every weight is read on
 batch). One answer's floor = encoders + adapters + prefill compute floors + decoding steps x the step floor;
 media decoding and prompt building have no floor of their own and count in the end-to-end time.
 
+Kernels alone. Each compute stage's matrix products, convolutions and attention calls (:data:`HEAVY_OPS`)
+are recorded, then each distinct call is re-run by itself on fresh tensors of the same shapes and strides
+(best of 3 passes over all of them, caches warm) and counted as often as the stage makes it: what torch's
+kernels need at the stage's own shapes. ``time / kernels`` is what the stage adds around them (norms,
+activations, copies, Python, and weights and activations that are not in the caches as they are in a
+kernel's repeated run); ``kernels / floor`` is how far torch's kernels at these shapes are from the 4096^3
+product the floor is measured with, which no orchestration can recover.
+
 The machine's rates are sampled just before every timed run (:class:`Clock`), each sample the best of torch's
 kernels for it: a 4096^3 bf16 matrix product (``torch.mm`` or ``F.linear``) and bf16 matrix-vector products
 (``F.linear`` or ``torch.mv``) over 16 distinct 128 MiB matrices in turn, 2 GiB as a decoding step reads 3.09
@@ -39,12 +47,14 @@ vocabulary and the prompt lengths are the real ones.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import resource
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
@@ -123,6 +134,67 @@ def flops(fn: Callable[[], Any]) -> int:
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()
+
+
+# The ops that do a stage's arithmetic: matrix products (oneDNN's fused Linear included), convolutions and
+# attention. Whatever else a stage runs (norms, activations, copies, Python) is what it adds around them.
+HEAVY_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "convolution", "_linear_pointwise",
+                       "_scaled_dot_product_flash_attention_for_cpu"})
+
+
+def _spec(value: Any) -> Any:
+    """A hashable description of an op argument: a tensor by its shape, strides and dtype."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype)
+    if isinstance(value, (list, tuple)):
+        return tuple(_spec(v) for v in value)
+    return value
+
+
+def _build(spec: Any) -> Any:
+    if isinstance(spec, tuple) and spec[:1] == ("tensor",):
+        _, shape, stride, dtype = spec  # the same strides, expanded (stride-0) dimensions included
+        size = 0 if 0 in shape else 1 + sum((n - 1) * step for n, step in zip(shape, stride, strict=True))
+        storage = torch.empty(size, dtype=dtype)
+        storage = storage.normal_() if storage.is_floating_point() else storage.zero_()
+        return storage.as_strided(shape, stride)
+    if isinstance(spec, tuple):
+        return [_build(v) for v in spec]
+    return spec
+
+
+class HeavyOps(TorchDispatchMode):
+    """Counts the :data:`HEAVY_OPS` calls a function makes, by op and argument shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[tuple[Any, Any, Any]] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func.overloadpacket.__name__ in HEAVY_OPS:
+            self.calls[func, _spec(args), tuple(sorted((k, _spec(v)) for k, v in kwargs.items()))] += 1
+        return func(*args, **kwargs)
+
+
+def kernel_seconds(fn: Callable[[], Any], rounds: int = 3) -> float:
+    """Seconds ``fn``'s heavy ops take run alone: each distinct call re-run on fresh tensors of the same shapes
+    (caches warm), times how often ``fn`` makes it. What torch's kernels need at these shapes. Each call's
+    time is its best over ``rounds`` passes through all of them, so a slow moment of the host hits one pass,
+    not every sample of one call."""
+    with torch.no_grad():
+        with HeavyOps() as recorder:
+            fn()
+        calls = []
+        for (func, args, kwargs), count in recorder.calls.items():
+            built_args, built_kwargs = _build(args), {k: _build(v) for k, v in kwargs}
+            call = functools.partial(func, *built_args, **built_kwargs)
+            call()
+            calls.append((call, count))
+        best = [_seconds(call) for call, _ in calls]
+        for _round in range(rounds - 1):
+            best = [min(seconds, _seconds(call)) for seconds, (call, _) in zip(best, calls, strict=True)]
+    return sum(seconds * count for seconds, (_, count) in zip(best, calls, strict=True))
 
 
 def peak_rss_gb() -> float:
@@ -227,6 +299,7 @@ class Row:
     name: str
     seconds: float
     flops: float | None = None
+    kernels: float | None = None  # seconds of its heavy ops run alone (kernel_seconds)
 
 
 @dataclass
@@ -267,7 +340,7 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
     for name, inputs in towers.items():
         run = lambda inputs=inputs: model.encode_media(**inputs)  # noqa: E731
         run()
-        rows.append(Row(name, clock.median(run), flops(run)))
+        rows.append(Row(name, clock.median(run), flops(run), kernel_seconds(run)))
     clip = lambda: model.encode_media(pixel_values=batch["pixel_values"])  # noqa: E731
     pairs = [(what, *alternating(clock.repeat, clip, before)) for what, before in (
         ("CLIP-L with transformers' quick-GELU", lambda: plain_quick_gelu(model)),
@@ -276,13 +349,14 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
     text = {k: batch[k] for k in ("input_ids", "attention_mask", "modality_mask")}
     splice = lambda: model.embed_inputs(**text, **features)  # noqa: E731
     with torch.no_grad():
-        rows.append(Row("adapters + splice", clock.median(splice), flops(splice)))
+        rows.append(Row("adapters + splice", clock.median(splice), flops(splice), kernel_seconds(splice)))
         embeds, mask = splice()
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         prefill = lambda: lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,  # noqa: E731
                              use_cache=True, logits_to_keep=1)
         prompt = int(batch["input_ids"].shape[1])
-        rows.append(Row(f"LM prefill ({prompt} tokens, first token)", clock.median(prefill), flops(prefill)))
+        rows.append(Row(f"LM prefill ({prompt} tokens, first token)", clock.median(prefill), flops(prefill),
+                        kernel_seconds(prefill)))
         if size * prompt >= 1.5 * MLP_BLOCK_ROWS:  # fewer rows are not blocked
             pairs.append(("LM prefill with its MLPs run whole",
                           *alternating(clock.repeat, prefill, lambda: whole_mlps(model))))
@@ -296,6 +370,8 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         row.seconds /= size
         if row.flops is not None:
             row.flops /= size
+        if row.kernels is not None:
+            row.kernels /= size
     return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps), pairs,
                    lm_weight_bytes(model))
 
@@ -314,18 +390,20 @@ def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> fl
 
 def print_section(section: Section, machine: Machine, tokens: int) -> None:
     per = "per clip, " if section.size > 1 else ""
-    print(f"\n### {section.title}\n\n| stage ({per}run alone) | time | GFLOP | floor | time / floor |\n"
-          "|---|---|---|---|---|")
+    print(f"\n### {section.title}\n\n| stage ({per}run alone) | time | GFLOP | floor | time / floor | kernels alone | "
+          "time / kernels | kernels / floor |\n|---|---|---|---|---|---|---|---|")
     for row in section.rows:
-        if row.flops is None:
-            print(f"| {row.name} | {row.seconds:.3f} s | - | - | - |")
+        if row.flops is None or row.kernels is None:
+            print(f"| {row.name} | {row.seconds:.3f} s | - | - | - | - | - | - |")
         else:
             floor = row.flops / machine.matmul_flops
             print(f"| {row.name} | {row.seconds:.3f} s | {row.flops / 1e9:.0f} | {floor:.3f} s | "
-                  f"{row.seconds / floor:.2f} |")
+                  f"{row.seconds / floor:.2f} | {row.kernels:.3f} s | {row.seconds / row.kernels:.2f} | "
+                  f"{row.kernels / floor:.2f} |")
     step, floor = section.step, section.step_floor(machine)
     print(f"| LM decoding step, batch {section.size} ({tokens - 1} steps) | {step * 1000:.0f} ms "
-          f"({step / section.size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} |")
+          f"({step / section.size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} "
+          "| - | - | - |")
     print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
           f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
           f"prepared; {section.plain_step / floor:.2f} of the floor before)")
