@@ -8,7 +8,9 @@ time against the floor, and ends with one line::
 
     end-to-end / floor: X.XX (batch 1), Y.YY (batch 8)
 
-Floors. A compute stage's floor is its FLOPs / the machine's bf16 matmul rate; a decoding step's floor is the
+Floors. A compute stage's floor is its FLOPs (attention's counted with torch's own formula for its GPU
+kernels: FlopCounterMode has none for the CPU kernel and counted it as 0 until this was added) / the machine's
+bf16 matmul rate; a decoding step's floor is the
 LM's weight bytes / the machine's weight-streaming rate (every weight is read once per step, whatever the
 batch). One answer's floor = encoders + adapters + prefill compute floors + decoding steps x the step floor;
 media decoding and prompt building have no floor of their own and count in the end-to-end time.
@@ -19,7 +21,8 @@ are recorded, then each distinct call is re-run by itself on fresh tensors of th
 kernels need at the stage's own shapes. ``time / kernels`` is what the stage adds around them (norms,
 activations, copies, Python, and weights and activations that are not in the caches as they are in a
 kernel's repeated run); ``kernels / floor`` is how far torch's kernels at these shapes are from the 4096^3
-product the floor is measured with, which no orchestration can recover.
+product the floor is measured with, which no orchestration can recover. A second table splits the kernels
+alone by kind, matrix products (convolutions included) and attention, each with the rate it reaches.
 
 The machine's rates are sampled just before every timed run (:class:`Clock`), each sample the best of torch's
 kernels for it: a 4096^3 bf16 matrix product (``torch.mm`` or ``F.linear``) and bf16 matrix-vector products
@@ -63,7 +66,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
@@ -127,19 +130,33 @@ def _linear_pointwise_flops(input_shape: Any, weight_shape: Any, *_: Any, **__: 
     return 2 * math.prod(input_shape[:-1]) * weight_shape[0] * weight_shape[1]
 
 
-def flops(fn: Callable[[], Any]) -> int:
-    mapping = {}
+def _cpu_attention_flops(query_shape: Any, key_shape: Any, value_shape: Any, *_: Any, **__: Any) -> int:
+    """SDPA's CPU kernel: torch's own count for its GPU flash and efficient kernels (scores and weighted sum;
+    a causal mask is not discounted). FlopCounterMode has no formula for the CPU op and would count it as 0."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _flop_formulas() -> dict[Any, Callable[..., int]]:
+    mapping: dict[Any, Callable[..., int]] = {
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
     if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
         mapping[torch.ops.mkldnn._linear_pointwise] = _linear_pointwise_flops
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+    return mapping
+
+
+def flops(fn: Callable[[], Any]) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_flop_formulas()) as counter:
         fn()
     return counter.get_total_flops()
 
 
-# The ops that do a stage's arithmetic: matrix products (oneDNN's fused Linear included), convolutions and
-# attention. Whatever else a stage runs (norms, activations, copies, Python) is what it adds around them.
-HEAVY_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "convolution", "_linear_pointwise",
-                       "_scaled_dot_product_flash_attention_for_cpu"})
+# The ops that do a stage's arithmetic, by kind: matrix products (oneDNN's fused Linear included) and
+# convolutions, and attention. Whatever else a stage runs (norms, activations, copies, Python) is what it adds
+# around them.
+KERNEL_KINDS = {"products": frozenset({"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "convolution",
+                                       "_linear_pointwise"}),
+                "attention": frozenset({"_scaled_dot_product_flash_attention_for_cpu"})}
+HEAVY_OPS = frozenset().union(*KERNEL_KINDS.values())
 
 
 def _spec(value: Any) -> Any:
@@ -177,11 +194,19 @@ class HeavyOps(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def kernel_seconds(fn: Callable[[], Any], rounds: int = 3) -> float:
-    """Seconds ``fn``'s heavy ops take run alone: each distinct call re-run on fresh tensors of the same shapes
-    (caches warm), times how often ``fn`` makes it. What torch's kernels need at these shapes. Each call's
-    time is its best over ``rounds`` passes through all of them, so a slow moment of the host hits one pass,
-    not every sample of one call."""
+@dataclass
+class Kernels:
+    """A kind of heavy op run alone: seconds and FLOPs, as often as the stage makes each call."""
+
+    seconds: float = 0.0
+    flops: float = 0.0
+
+
+def kernel_seconds(fn: Callable[[], Any], rounds: int = 3) -> dict[str, Kernels]:
+    """``fn``'s heavy ops run alone, by kind (:data:`KERNEL_KINDS`): each distinct call re-run on fresh tensors
+    of the same shapes (caches warm), times how often ``fn`` makes it. What torch's kernels need at these
+    shapes. Each call's time is its best over ``rounds`` passes through all of them, so a slow moment of the
+    host hits one pass, not every sample of one call."""
     with torch.no_grad():
         with HeavyOps() as recorder:
             fn()
@@ -190,11 +215,16 @@ def kernel_seconds(fn: Callable[[], Any], rounds: int = 3) -> float:
             built_args, built_kwargs = _build(args), {k: _build(v) for k, v in kwargs}
             call = functools.partial(func, *built_args, **built_kwargs)
             call()
-            calls.append((call, count))
-        best = [_seconds(call) for call, _ in calls]
+            kind = next(k for k, names in KERNEL_KINDS.items() if func.overloadpacket.__name__ in names)
+            calls.append((call, count, kind, flops(call)))
+        best = [_seconds(call) for call, *_ in calls]
         for _round in range(rounds - 1):
-            best = [min(seconds, _seconds(call)) for seconds, (call, _) in zip(best, calls, strict=True)]
-    return sum(seconds * count for seconds, (_, count) in zip(best, calls, strict=True))
+            best = [min(seconds, _seconds(call)) for seconds, (call, *_) in zip(best, calls, strict=True)]
+    kinds = {kind: Kernels() for kind in KERNEL_KINDS}
+    for seconds, (_, count, kind, call_flops) in zip(best, calls, strict=True):
+        kinds[kind].seconds += seconds * count
+        kinds[kind].flops += call_flops * count
+    return kinds
 
 
 def peak_rss_gb() -> float:
@@ -299,7 +329,12 @@ class Row:
     name: str
     seconds: float
     flops: float | None = None
-    kernels: float | None = None  # seconds of its heavy ops run alone (kernel_seconds)
+    kinds: dict[str, Kernels] | None = None  # its heavy ops run alone, by kind (kernel_seconds)
+
+    @property
+    def kernels(self) -> float | None:
+        """Seconds of all its heavy ops run alone."""
+        return None if self.kinds is None else sum(kind.seconds for kind in self.kinds.values())
 
 
 @dataclass
@@ -370,8 +405,9 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         row.seconds /= size
         if row.flops is not None:
             row.flops /= size
-        if row.kernels is not None:
-            row.kernels /= size
+        for kind in (row.kinds or {}).values():
+            kind.seconds /= size
+            kind.flops /= size
     return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps), pairs,
                    lm_weight_bytes(model))
 
@@ -404,6 +440,14 @@ def print_section(section: Section, machine: Machine, tokens: int) -> None:
     print(f"| LM decoding step, batch {section.size} ({tokens - 1} steps) | {step * 1000:.0f} ms "
           f"({step / section.size * 1000:.0f} ms per clip) | - | {floor * 1000:.0f} ms | {step / floor:.2f} "
           "| - | - | - |")
+    kinds = [(row.name, row.kinds) for row in section.rows if row.kinds]
+    print(f"\n| heavy kernels run alone ({per}by kind) | " + " | ".join(
+        f"{kind} | {kind} TFLOP/s" for kind in KERNEL_KINDS) + " |\n|---|" + "---|---|" * len(KERNEL_KINDS))
+    for name, row_kinds in kinds:
+        cells = [f"{k.seconds:.3f} s | {k.flops / k.seconds / 1e12:.2f}" if k.seconds else "- | -"
+                 for k in row_kinds.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"(the floor's 4096^3 product: {machine.matmul_flops / 1e12:.2f} TFLOP/s)")
     print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
           f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
           f"prepared; {section.plain_step / floor:.2f} of the floor before)")
