@@ -31,7 +31,7 @@ import numpy as np
 from emox_core.errors import EmoxError
 from emox_core.fileio import atomic_open, atomic_write_json, user_cache_dir
 from emox_core.locking import exclusive
-from emox_core.media.decode import ClipMedia, frame_files, load_clip
+from emox_core.media.decode import AudioDecode, ClipMedia, frame_files, load_clip
 from emox_core.media.faces import FaceDetector
 from emox_core.media.settings import MediaSettings
 
@@ -206,10 +206,11 @@ class MediaCache:
         atomic_write_json(self.failure_path(sha, settings), record)
 
     def extract(self, path: Path, sha: str, settings: MediaSettings,
-                detector: FaceDetector | None = None) -> ClipMedia:
-        """Read the clip and store it; a user-level failure is recorded, then re-raised."""
+                detector: FaceDetector | None = None, audio: AudioDecode | None = None) -> ClipMedia:
+        """Read the clip and store it (``audio``: its audio already under way, as :func:`load_clip` takes it);
+        a user-level failure is recorded, then re-raised."""
         try:
-            media = load_clip(path, settings, detector)
+            media = load_clip(path, settings, detector, audio)
         except EmoxError as exc:
             self.record_failure(sha, settings, str(path), str(exc))
             raise

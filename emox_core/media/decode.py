@@ -13,7 +13,7 @@ import dataclasses
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +220,42 @@ KEEP_SECONDS = 120.0
 _BLOCK_BYTES = 1 << 20
 _DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: Video: ")
+_INPUT = re.compile(r"^Input #(\d+), ")
+_OUTPUT = re.compile(r"^Output #\d+, ")
+
+
+@dataclasses.dataclass
+class Declared:
+    """What an input's container declares, as ffmpeg's log shows it."""
+
+    seconds: float | None = None
+    has_video: bool = False
+
+
+class _InputLog:
+    """ffmpeg's log read line by line: each input's declared duration and whether it has a video stream
+    (an attached picture, e.g. an album cover, is not one)."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[int, Declared] = {}
+        self._current: int | None = None
+
+    def feed(self, line: str) -> None:
+        if (opened := _INPUT.match(line)) is not None:
+            self._current = int(opened.group(1))
+            self.inputs.setdefault(self._current, Declared())
+        elif _OUTPUT.match(line):
+            self._current = None
+        elif self._current is not None:
+            declared = self.inputs[self._current]
+            if (duration := _DURATION.match(line)) is not None:
+                hours, minutes, seconds = duration.groups()
+                declared.seconds = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            elif _VIDEO_STREAM.match(line) and "(attached pic)" not in line:
+                declared.has_video = True
+
+    def declared(self, index: int) -> Declared:
+        return self.inputs.get(index, Declared())
 
 
 class _FfmpegAudio:
@@ -233,8 +269,7 @@ class _FfmpegAudio:
 
     def __init__(self, path: Path, sample_rate: int) -> None:
         self.path = path
-        self.container_seconds: float | None = None
-        self.has_video = False
+        self._log = _InputLog()
         self._tail: list[str] = []
         self._proc = subprocess.Popen(
             [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-vn", "-i", str(path),
@@ -248,12 +283,13 @@ class _FfmpegAudio:
         assert self._proc.stderr is not None
         for raw in self._proc.stderr:
             line = raw.decode(errors="replace").rstrip()
-            if (duration := _DURATION.match(line)) is not None:
-                hours, minutes, seconds = duration.groups()
-                self.container_seconds = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-            elif _VIDEO_STREAM.match(line) and "(attached pic)" not in line:
-                self.has_video = True
+            self._log.feed(line)
             self._tail = [*self._tail[-20:], line]
+
+    @property
+    def declared(self) -> Declared:
+        """What the container declares (complete once the samples are read)."""
+        return self._log.declared(0)
 
     def blocks(self) -> Generator[np.ndarray, None, None]:
         """The samples as they are decoded; raises EmoxError if ffmpeg fails, and ends early (killing
@@ -326,18 +362,23 @@ class AudioDecode:
 
     Starting first lets the ffmpeg subprocess run while the caller decodes frames. Audio files already
     at the target rate are read in-process by soundfile. A track longer than :data:`KEEP_SECONDS` is
-    decoded twice (count, then cut the windows: :func:`compact_waveform`) instead of held whole.
+    decoded twice (count, then cut the windows: :func:`compact_waveform`) instead of held whole. A clip
+    given an :class:`AudioBatch` takes its samples from that batch's process, or starts its own when the batch
+    has none for it.
     """
 
-    def __init__(self, path: Path, settings: MediaSettings) -> None:
+    def __init__(self, path: Path, settings: MediaSettings, batch: tuple[AudioBatch, int] | None = None) -> None:
         self.path = path
         self.settings = settings
         self._ready: tuple[np.ndarray | None, int] | None = None
         self._ffmpeg: _FfmpegAudio | None = None
+        self._declared: Declared | None = None
+        self._batch = batch
         self._source: Callable[[], Generator[np.ndarray, None, None]] = lambda: _soundfile_blocks(path)
-        if path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile():
+        if batch is None and path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile():
             return
-        self._ffmpeg = _FfmpegAudio(path, settings.sample_rate)
+        if batch is None:
+            self._ffmpeg = _FfmpegAudio(path, settings.sample_rate)
         self._source = lambda: _FfmpegAudio(path, settings.sample_rate).blocks()
 
     @property
@@ -356,19 +397,34 @@ class AudioDecode:
         return True
 
     @property
+    def _container(self) -> Declared | None:
+        if self._declared is not None:
+            return self._declared
+        return None if self._ffmpeg is None else self._ffmpeg.declared
+
+    @property
     def container_seconds(self) -> float | None:
         """The duration the container declares (None: not known, e.g. a wav read by soundfile)."""
-        return None if self._ffmpeg is None else self._ffmpeg.container_seconds
+        return None if self._container is None else self._container.seconds
 
     @property
     def has_video(self) -> bool | None:
         """Whether the container declares a video stream (known once :meth:`result` returned; None: not
         probed)."""
-        return None if self._ffmpeg is None else self._ffmpeg.has_video
+        return None if self._container is None else self._container.has_video
 
     def result(self) -> tuple[np.ndarray | None, float]:
         """(waveform as :func:`compact_waveform` keeps it, track seconds); (None, 0.0) when the file has no
         audio track or the track is empty."""
+        if self._ready is None and self._batch is not None:
+            batch, index = self._batch
+            self._batch = None
+            decoded = batch.result(index)
+            if decoded is None:  # the batch has nothing for this clip: its own process says why
+                self._ffmpeg = _FfmpegAudio(self.path, self.settings.sample_rate)
+            else:
+                samples, self._declared = decoded
+                self._ready = samples, len(samples)
         if self._ready is None:
             assert self._ffmpeg is not None
             self._ready = _collect(self._ffmpeg.blocks(), self._keep)
@@ -387,14 +443,72 @@ class AudioDecode:
             self._ffmpeg.cancel()
 
 
+class AudioBatch:
+    """The audio tracks of several video files decoded by one ffmpeg process in the background.
+
+    Each input has its own output and so its own resampler: every clip's samples are those its own process
+    gives (``tests/media/test_audio_batch.py``). What it saves is starting ffmpeg: the 170 MB binary of
+    imageio-ffmpeg takes about 12 ms of CPU to start, of the ~31 ms a 6-s clip's audio costs in a process of
+    its own (this project's machine). Each output stops at :data:`KEEP_SECONDS`; a clip whose track reaches
+    that (or a second short of it), and every clip when the process fails (a file ffmpeg cannot open, one
+    without an audio track), gets nothing from :meth:`result`: :class:`AudioDecode` then runs the clip's
+    own process, which gives the clip's own error. Outputs are files in ``folder``.
+    """
+
+    def __init__(self, paths: Sequence[Path], settings: MediaSettings, folder: Path) -> None:
+        self.paths = list(paths)
+        self.settings = settings
+        self._outputs = [folder / f"audio-{index}.f32" for index in range(len(self.paths))]
+        self._log_path = folder / "ffmpeg.log"
+        command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-y"]
+        for path in self.paths:
+            command += ["-vn", "-i", str(path)]
+        for index, output in enumerate(self._outputs):
+            command += ["-map", f"{index}:a:0", "-ac", "1", "-ar", str(settings.sample_rate), "-t", str(KEEP_SECONDS),
+                        "-f", "f32le", str(output)]
+        with self._log_path.open("wb") as log:
+            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        self._log: _InputLog | None = None
+
+    def audio(self, index: int) -> AudioDecode:
+        """The :class:`AudioDecode` of clip ``index``, its samples taken from this batch."""
+        return AudioDecode(self.paths[index], self.settings, batch=(self, index))
+
+    def result(self, index: int) -> tuple[np.ndarray, Declared] | None:
+        """Clip ``index``'s samples and what its container declares (waits for the process); None: the clip
+        has to be decoded by a process of its own."""
+        if self._log is None:
+            self._proc.wait()
+            self._log = _InputLog()
+            if self._proc.returncode == 0:
+                for line in self._log_path.read_text(errors="replace").splitlines():
+                    self._log.feed(line.rstrip())
+        output = self._outputs[index]
+        if self._proc.returncode != 0 or not output.exists():
+            return None
+        samples = np.fromfile(output, dtype="<f4").astype(np.float32, copy=False)
+        output.unlink()
+        if len(samples) >= (KEEP_SECONDS - 1.0) * self.settings.sample_rate:
+            return None  # (near) the cut: a long track, decoded by its own process in two passes
+        return samples, self._log.declared(index)
+
+    def close(self) -> None:
+        """Stop the process if it still runs."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+
+
 def load_clip(
-    path: str | Path, settings: MediaSettings | None = None, detector: FaceDetector | None = None
+    path: str | Path, settings: MediaSettings | None = None, detector: FaceDetector | None = None,
+    audio: AudioDecode | None = None,
 ) -> ClipMedia:
     """Read one clip (video file, audio file or frame folder) as the model sees it.
 
     Absent modalities come back as None; a container without a video stream (an audio-only .mp4) is an
     audio clip. Raises EmoxError for a missing, empty or unreadable clip. ``detector`` overrides
-    ``settings.detector`` (crop mode only).
+    ``settings.detector`` (crop mode only); ``audio``: the clip's audio already under way (an
+    :class:`AudioBatch`'s), else it is started here.
     """
     settings = settings or MediaSettings()
     path = Path(path)
@@ -402,7 +516,8 @@ def load_clip(
         raise EmoxError(f"{path}: clip not found")
     if path.is_file() and path.stat().st_size == 0:
         raise EmoxError(f"{path}: empty file (0 bytes)")
-    audio = None if path.is_dir() else AudioDecode(path, settings)
+    if audio is None and not path.is_dir():
+        audio = AudioDecode(path, settings)
     if audio is not None and path.suffix.lower() in AUDIO_SUFFIXES:
         return _audio_clip(path, audio, settings)
     try:
