@@ -464,6 +464,9 @@ class AudioBatch:
         for path in self.paths:
             command += ["-vn", "-i", str(path)]
         for index, output in enumerate(self._outputs):
+            # A strict map: one clip without an audio track fails the batch (its clips then decode alone). The
+            # optional ``-map i:a:0?`` would not: an output whose map matches nothing got ffmpeg's automatic
+            # stream choice, another input's audio (checked with imageio-ffmpeg 9.0.2's binary).
             command += ["-map", f"{index}:a:0", "-ac", "1", "-ar", str(settings.sample_rate), "-t", str(KEEP_SECONDS),
                         "-f", "f32le", str(output)]
         with self._log_path.open("wb") as log:
