@@ -21,8 +21,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,8 @@ from emox_core.media.faces import FaceDetector
 from emox_core.media.settings import MediaSettings
 
 _ARRAYS = ("frames", "faces", "waveform", "frame_indices", "face_boxes", "face_detected")
+# Folder (under a settings' fingerprint) of the readers' scratch folders: MediaCache.scratch.
+_SCRATCH = ".scratch"
 # How long a run waits for another one that is merging its hashes into the index (a quick write).
 INDEX_LOCK_WAIT_S = 600.0
 
@@ -177,15 +182,29 @@ class MediaCache:
         return path
 
     def remove_stale_temp_files(self, settings: MediaSettings, older_than_s: float = 3600.0) -> int:
-        """Delete temp files that a killed writer left behind; younger ones may belong to a live writer."""
+        """Delete temp files and scratch folders that a killed process left behind; younger ones may belong
+        to a live one."""
         cutoff = time.time() - older_than_s
         removed = 0
-        for temp in (self.root / settings.fingerprint()).glob("*/*/.*.tmp"):
+        base = self.root / settings.fingerprint()
+        for temp in [*base.glob("*/*/.*.tmp"), *base.glob(f"{_SCRATCH}/*")]:
             with contextlib.suppress(FileNotFoundError):
                 if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
+                    shutil.rmtree(temp) if temp.is_dir() else temp.unlink()
                     removed += 1
         return removed
+
+    @contextlib.contextmanager
+    def scratch(self, settings: MediaSettings) -> Iterator[Path]:
+        """A private folder for a reader's temporary files (an :class:`AudioBatch`'s outputs), removed after
+        use; one a killed worker leaves is removed by :meth:`remove_stale_temp_files` on a later run."""
+        parent = self.root / settings.fingerprint() / _SCRATCH
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="batch-", dir=parent))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def failure(self, sha: str, settings: MediaSettings,
                 path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ import dataclasses
 import math
 import multiprocessing
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -220,8 +219,8 @@ def _prepare_chunk(chunk: Sequence[tuple[ClipJob, str | None]], root: str, setti
               if job.error is None and job.path.is_file() and job.path.suffix.lower() not in AUDIO_SUFFIXES]
     if len(videos) < 2:
         return [_prepare_one(job, sha, root, settings, retry_failed) for job, sha in chunk]
-    with tempfile.TemporaryDirectory(prefix="emox-audio-") as folder:
-        batch = AudioBatch([chunk[index][0].path for index in videos], settings, Path(folder))
+    with MediaCache(root).scratch(settings) as folder:
+        batch = AudioBatch([chunk[index][0].path for index in videos], settings, folder)
         audio = {index: position for position, index in enumerate(videos)}
         try:
             return [_prepare_one(job, sha, root, settings, retry_failed,

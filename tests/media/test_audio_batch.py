@@ -4,7 +4,9 @@ and in every case it hands back to the clip's own process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,19 @@ def test_prepare_media_stores_what_one_clip_at_a_time_stores(clips: dict[str, Pa
     with pytest.raises(EmoxError) as own_error:
         load_clip(clips["corrupt"], settings)
     assert by_id["corrupt"].error == str(own_error.value)
+    scratch = tmp_path / "batched" / settings.fingerprint() / ".scratch"
+    assert scratch.is_dir() and not any(scratch.iterdir())  # the batches' files are gone
+
+
+def test_a_killed_workers_scratch_folder_is_removed_by_a_later_run(tmp_path: Path) -> None:
+    settings = MediaSettings()
+    cache = MediaCache(tmp_path)
+    with cache.scratch(settings) as live:
+        (live / "audio-0.f32").write_bytes(bytes(8))
+        stale = live.parent / "batch-left-by-a-killed-worker"
+        stale.mkdir()
+        (stale / "audio-0.f32").write_bytes(bytes(8))
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        assert cache.remove_stale_temp_files(settings) == 1
+        assert not stale.exists() and (live / "audio-0.f32").exists()  # a live one is young: kept
+    assert not live.exists()
