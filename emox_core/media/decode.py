@@ -375,9 +375,9 @@ class AudioDecode:
         self._declared: Declared | None = None
         self._batch = batch
         self._source: Callable[[], Generator[np.ndarray, None, None]] = lambda: _soundfile_blocks(path)
-        if batch is None and path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile():
-            return
         if batch is None:
+            if path.suffix.lower() in AUDIO_SUFFIXES and self._read_soundfile():
+                return
             self._ffmpeg = _FfmpegAudio(path, settings.sample_rate)
         self._source = lambda: _FfmpegAudio(path, settings.sample_rate).blocks()
 

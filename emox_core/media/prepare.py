@@ -217,17 +217,19 @@ def _prepare_chunk(chunk: Sequence[tuple[ClipJob, str | None]], root: str, setti
     their frames are read. A clip the batch has nothing for decodes its audio on its own."""
     videos = [index for index, (job, _) in enumerate(chunk)
               if job.error is None and job.path.is_file() and job.path.suffix.lower() not in AUDIO_SUFFIXES]
-    if len(videos) < 2:
-        return [_prepare_one(job, sha, root, settings, retry_failed) for job, sha in chunk]
-    with MediaCache(root).scratch(settings) as folder:
-        batch = AudioBatch([chunk[index][0].path for index in videos], settings, folder)
-        audio = {index: position for position, index in enumerate(videos)}
-        try:
-            return [_prepare_one(job, sha, root, settings, retry_failed,
-                                 batch.audio(audio[index]) if index in audio else None)
-                    for index, (job, sha) in enumerate(chunk)]
-        finally:
-            batch.close()
+    position = {index: place for place, index in enumerate(videos)}
+    with contextlib.ExitStack() as stack:
+        batch = None
+        if len(videos) >= 2:
+            try:
+                folder = stack.enter_context(MediaCache(root).scratch(settings))
+                batch = AudioBatch([chunk[index][0].path for index in videos], settings, folder)
+                stack.callback(batch.close)
+            except OSError:  # the machine's (disk full, too many open files): each clip meets it and reports it
+                batch = None
+        return [_prepare_one(job, sha, root, settings, retry_failed,
+                             batch.audio(position[index]) if batch is not None and index in position else None)
+                for index, (job, sha) in enumerate(chunk)]
 
 
 def _chunks(todo: Sequence[tuple[ClipJob, str | None]], workers: int) -> list[list[tuple[ClipJob, str | None]]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from emox_core.errors import EmoxError
-from emox_core.media import decode
+from emox_core.media import decode, prepare
 from emox_core.media.cache import MediaCache
 from emox_core.media.decode import AudioBatch, AudioDecode, ffmpeg_exe, load_clip
 from emox_core.media.prepare import ClipJob, prepare_media
@@ -175,3 +175,14 @@ def test_a_killed_workers_scratch_folder_is_removed_by_a_later_run(tmp_path: Pat
         assert cache.remove_stale_temp_files(settings) == 1
         assert not stale.exists() and (live / "audio-0.f32").exists()  # a live one is young: kept
     assert not live.exists()
+
+
+def test_a_batch_the_machine_cannot_start_leaves_each_clip_to_its_own_process(
+        clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_process(*_: Any) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(prepare, "AudioBatch", no_process)
+    jobs = [ClipJob(name, clips[name]) for name in ("44k", "48k", "16k")]
+    report = prepare_media(jobs, tmp_path, MediaSettings(), workers=1, progress=False)
+    assert [result.status for result in report.results] == ["extracted"] * 3
