@@ -37,8 +37,8 @@ stages never saw). The best samples are printed too.
 - batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
   fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
 - the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
-  quick-GELU, and CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row
-  blocks, each alternating with the prepared model, so what :mod:`emox_core.modeling.cpu_linears` gains is a
+  quick-GELU, CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row blocks,
+  and the prefill and decoding steps with each q/k/v and gate/up projection its own product, each alternating with the prepared model, so what :mod:`emox_core.modeling.cpu_linears` gains is a
   ratio of one run (for these pairs: the median of each pair's ratio).
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
@@ -70,7 +70,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
-from emox_core.modeling.cpu_linears import MLP_BLOCK_ROWS, QuickGELU, RowBlocks, StreamingLinear
+from emox_core.modeling.cpu_linears import MLP_BLOCK_ROWS, GroupedLinear, QuickGELU, RowBlocks, StreamingLinear
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
@@ -261,14 +261,27 @@ def lm_weight_bytes(model: Any) -> int:
 @contextmanager
 def plain_linears(model: Any) -> Iterator[None]:
     """The LM's Linears as ``nn.Linear`` (what the model decoded with before ``cpu_linears``), then back."""
-    streaming = [m for m in model.language_model.modules() if isinstance(m, StreamingLinear)]
-    for module in streaming:
+    streaming = [(m, type(m)) for m in model.language_model.modules() if isinstance(m, StreamingLinear)]
+    for module, _ in streaming:
         module.__class__ = torch.nn.Linear
     try:
         yield
     finally:
-        for module in streaming:
-            module.__class__ = StreamingLinear
+        for module, cls in streaming:
+            module.__class__ = cls
+
+
+@contextmanager
+def separate_projections(model: Any) -> Iterator[None]:
+    """Each of the LM's grouped projections its own product (before ``cpu_linears.group_projections``)."""
+    grouped = [m for m in model.language_model.modules() if isinstance(m, GroupedLinear)]
+    for module in grouped:
+        module.__class__ = StreamingLinear
+    try:
+        yield
+    finally:
+        for module in grouped:
+            module.__class__ = GroupedLinear
 
 
 @contextmanager
@@ -395,6 +408,9 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         if size * prompt >= 1.5 * MLP_BLOCK_ROWS:  # fewer rows are not blocked
             pairs.append(("LM prefill with its MLPs run whole",
                           *alternating(clock.repeat, prefill, lambda: whole_mlps(model))))
+        pairs.append((f"LM prefill + {tokens - 1} decoding steps with each q/k/v and gate/up projection its own "
+                      "product", *alternating(clock.repeat, lambda: decode_steps(lm, prefill(), mask, tokens),
+                                              lambda: separate_projections(model))))
         steps, plain_steps = [], []
         for _ in range(clock.repeat):  # prepared and nn.Linear alternate: their ratio is free of the host's drift
             clock.sample()

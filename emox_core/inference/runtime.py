@@ -123,7 +123,8 @@ def load_for_inference(source: str | Path, device: str = "auto", dtype: str = "a
 
     target = resolve_device(device)
     model, processor = load_model(model_directory(source), dtype=resolve_dtype(dtype, target))
-    return model.prepare_for_inference().to(target), processor
+    # moved first: prepared on the device it runs on (a moved parameter would leave its projection group)
+    return model.to(target).prepare_for_inference(), processor
 
 
 def model_directory(source: str | Path) -> Path:

@@ -1,7 +1,8 @@
 """The CPU fast paths give the original modules' values. The decoding Linears (``W @ x.T``, one row
 ``torch.mv``) against ``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and
 without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own
-path); the MLPs in row blocks against the same MLP run on the whole input."""
+path); a Qwen2 LM's grouped projections (q/k/v and gate/up as one product) against the same LM's separate ones;
+the MLPs in row blocks against the same MLP run on the whole input."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from torch.nn import functional as F
 
 from emox_core.modeling.cpu_linears import (
     STREAM_MAX_ROWS,
+    GroupedLinear,
+    ProjectionGroup,
     RowBlocks,
     StreamingLinear,
     block_mlps,
     fuse_linears,
+    group_projections,
     stream_linears,
 )
 
@@ -57,6 +61,84 @@ def test_stream_linears_keeps_parameters_and_a_tied_head() -> None:
     assert isinstance(model["proj"], StreamingLinear) and model["head"].weight is model["embed"].weight
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and list(before) == list(
         model.state_dict())
+
+
+def _qwen2_lm(dtype: torch.dtype) -> nn.Module:
+    """A small Qwen2 LM (the architecture the 2.2B model decodes with: q/k/v with a bias, gate/up without),
+    its Linears streaming, every bias non-zero."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    model = Qwen2ForCausalLM(config).to(dtype).eval().requires_grad_(False)
+    for name, parameter in model.named_parameters():
+        if name.endswith("bias"):
+            parameter.normal_()
+    stream_linears(model)
+    return model
+
+
+def _greedy_logits(model: nn.Module, prompt: torch.Tensor, steps: int) -> torch.Tensor:
+    """The prefill's last logits, then each greedy decoding step's (one row per answer: the grouped path)."""
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+        logits = [out.logits[:, -1:]]
+        for _ in range(steps):
+            out = model(input_ids=logits[-1].argmax(-1), past_key_values=out.past_key_values, use_cache=True)
+            logits.append(out.logits[:, -1:])
+    return torch.cat(logits, dim=1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("answers", [1, 3])
+def test_grouped_projections_decode_as_separate_ones(dtype: torch.dtype, answers: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reference: the same LM with its streaming Linears separate. Each output is the same dot product over
+    the same row of weights, so the logits are equal bit for bit (on this project's machine; elsewhere at
+    most one bf16 step apart), and the group's one product is what the step ran."""
+    separate = _qwen2_lm(dtype)
+    grouped = copy.deepcopy(separate)
+    assert group_projections(grouped) == 4  # two layers x (q/k/v, gate/up)
+    products: list[int] = []
+    compute = ProjectionGroup.compute
+    monkeypatch.setattr(ProjectionGroup, "compute", lambda group, x, rows: products.append(rows) or compute(
+        group, x, rows))
+    prompt = torch.randint(0, 300, (answers, STREAM_MAX_ROWS + 4))
+    expected, got = _greedy_logits(separate, prompt, 4), _greedy_logits(grouped, prompt, 4)
+    assert products == [answers] * 4 * 4  # 4 steps x 4 groups; the prefill: each Linear's own
+    tolerance = 1e-5 if dtype == torch.float32 else 2 ** -7
+    torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_grouped_projections_keep_names_values_and_state_dict() -> None:
+    model = _qwen2_lm(torch.float32)
+    before = copy.deepcopy(model.state_dict())
+    group_projections(model)
+    attention = model.model.layers[0].self_attn
+    assert isinstance(attention.k_proj, GroupedLinear) and list(model.state_dict()) == list(before)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    group = attention.q_proj.group
+    assert group.intact() and attention.v_proj.weight.untyped_storage().data_ptr() == (
+        group.weight.untyped_storage().data_ptr())
+
+
+def test_a_member_that_left_its_group_uses_its_own_weights() -> None:
+    """A parameter replaced after grouping (or a model moved by ``.to``): the group's stale rows are not used;
+    a follower called without its leader computes its own product."""
+    model = _qwen2_lm(torch.float32)
+    group_projections(model)
+    attention = model.model.layers[0].self_attn
+    x = torch.randn(1, 1, 64)
+    with torch.no_grad():
+        assert torch.equal(attention.v_proj(x), F.linear(x, attention.v_proj.weight, attention.v_proj.bias))
+        attention.k_proj.weight = nn.Parameter(torch.zeros_like(attention.k_proj.weight), requires_grad=False)
+        assert not attention.q_proj.group.intact()
+        attention.q_proj(x)
+        assert torch.equal(attention.k_proj(x), attention.k_proj.bias.expand(1, 1, -1))
+        model.double()
+        expected = F.linear(x.double(), attention.q_proj.weight, attention.q_proj.bias)
+        assert torch.equal(attention.q_proj(x.double()), expected) and not attention.q_proj.group.intact()
 
 
 def _clip_l_mlp() -> nn.Module:
