@@ -542,7 +542,7 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         of one input as one product: their parameters become views of one tensor per group), the frozen towers'
         Linears computed by oneDNN with their bias and GELU fused and the large MLPs run in row blocks, on CPU
         (:mod:`~emox_core.modeling.cpu_linears`), no gradients, eval mode. The answers are the unprepared
-        model's (``tests/inference/test_fast_paths.py``). For answering only: save the unprepared model."""
+        model's (``tests/inference/test_fast_paths.py``)."""
         from emox_core.modeling.cpu_linears import block_mlps, fuse_linears, group_projections, stream_linears
 
         self.merge_lora()

@@ -7,6 +7,7 @@ the MLPs in row blocks against the same MLP run on the whole input."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,10 +112,17 @@ def test_grouped_projections_decode_as_separate_ones(dtype: torch.dtype, answers
     torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
 
 
-def test_grouped_projections_keep_names_values_and_state_dict() -> None:
+def test_grouped_projections_keep_names_values_and_state_dict(tmp_path: Path) -> None:
+    """Same parameter names and values, the members' weights views of the group's one tensor; saved and loaded
+    back (``save_pretrained``) as the model was."""
+    from transformers import Qwen2ForCausalLM
+
     model = _qwen2_lm(torch.float32)
     before = copy.deepcopy(model.state_dict())
     group_projections(model)
+    model.save_pretrained(tmp_path)
+    loaded = Qwen2ForCausalLM.from_pretrained(tmp_path).state_dict()
+    assert all(torch.equal(before[k], loaded[k]) for k in before)
     attention = model.model.layers[0].self_attn
     assert isinstance(attention.k_proj, GroupedLinear) and list(model.state_dict()) == list(before)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
