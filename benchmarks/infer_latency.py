@@ -38,8 +38,9 @@ stages never saw). The best samples are printed too.
   fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
 - the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
   quick-GELU, CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row blocks,
-  and the prefill and decoding steps with each q/k/v and gate/up projection its own product, each alternating with the prepared model, so what :mod:`emox_core.modeling.cpu_linears` gains is a
-  ratio of one run (for these pairs: the median of each pair's ratio).
+  and the prefill and decoding steps with each q/k/v and gate/up projection its own product, each
+  alternating with the prepared model, so what :mod:`emox_core.modeling.cpu_linears` gains is a ratio of one
+  run (for these pairs: the median of each pair's ratio).
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
 
