@@ -1,6 +1,6 @@
 """Faster CPU kernels for the Linears of a model prepared for inference, with the same parameters and values.
 
-Two shapes of work, two kernels (``benchmarks/infer_latency.py`` measures both against the machine's floor):
+What each does (``benchmarks/infer_latency.py`` times each against the machine's floor, and the earlier way):
 
 - the frozen towers multiply thousands of rows: :func:`fuse_linears` makes each Linear add its bias (and apply
   an erf GELU that follows it) inside oneDNN's matrix product, one pass over the output instead of two or three
@@ -11,8 +11,8 @@ Two shapes of work, two kernels (``benchmarks/infer_latency.py`` measures both a
   machine: 15-16 GB/s against 11; the prefill's hundreds of rows keep ``nn.Linear``'s path);
 - the projections of an LM layer that read the same input (q/k/v, gate/up) are seven small products a step;
   :func:`group_projections` stores each group's weights as one matrix (the members' parameters become views
-  of it), so a decoding step makes four larger ones, which read the weights faster (measured on the 2.2B LM:
-  decoding 3-10 % faster at 1 answer, about 3 % at 8, the same logits bit for bit);
+  of it), so a decoding step makes four larger ones a layer, which read the weights a little faster (measured
+  on the 2.2B LM: a step 1.03x faster at 1 answer and 1.04x at 8, medians of 10 pairs; the same logits);
 - an MLP over thousands of rows (CLIP-L's 8 x 257 per clip, the LM's in a batched prefill) makes a hidden
   tensor four to six times its input's width, which then goes through memory for an activation oneDNN cannot
   fuse (quick-GELU; SiLU times the up projection) and the second Linear: :func:`block_mlps` runs such an MLP
