@@ -260,29 +260,28 @@ def lm_weight_bytes(model: Any) -> int:
 
 
 @contextmanager
-def plain_linears(model: Any) -> Iterator[None]:
-    """The LM's Linears as ``nn.Linear`` (what the model decoded with before ``cpu_linears``), then back."""
-    streaming = [(m, type(m)) for m in model.language_model.modules() if isinstance(m, StreamingLinear)]
-    for module, _ in streaming:
-        module.__class__ = torch.nn.Linear
+def _classes_swapped(modules: list[tuple[Any, type]]) -> Iterator[None]:
+    """Each module given as an instance of the class paired with it, then back to its own."""
+    own = [(module, type(module)) for module, _ in modules]
+    for module, cls in modules:
+        module.__class__ = cls
     try:
         yield
     finally:
-        for module, cls in streaming:
+        for module, cls in own:
             module.__class__ = cls
 
 
-@contextmanager
-def separate_projections(model: Any) -> Iterator[None]:
+def plain_linears(model: Any) -> Any:
+    """The LM's Linears as ``nn.Linear`` (what the model decoded with before ``cpu_linears``), then back."""
+    return _classes_swapped([(m, torch.nn.Linear) for m in model.language_model.modules()
+                             if isinstance(m, StreamingLinear)])
+
+
+def separate_projections(model: Any) -> Any:
     """Each of the LM's grouped projections its own product (before ``cpu_linears.group_projections``)."""
-    grouped = [m for m in model.language_model.modules() if isinstance(m, GroupedLinear)]
-    for module in grouped:
-        module.__class__ = StreamingLinear
-    try:
-        yield
-    finally:
-        for module in grouped:
-            module.__class__ = GroupedLinear
+    return _classes_swapped([(m, StreamingLinear) for m in model.language_model.modules()
+                             if isinstance(m, GroupedLinear)])
 
 
 @contextmanager
@@ -300,17 +299,9 @@ def plain_quick_gelu(model: Any) -> Iterator[None]:
             owner.activation_fn = QuickGELU()
 
 
-@contextmanager
-def whole_mlps(model: Any) -> Iterator[None]:
+def whole_mlps(model: Any) -> Any:
     """The MLPs run on the whole input (their own class, before ``cpu_linears.block_mlps``), then back."""
-    blocked = [(m, type(m)) for m in model.modules() if isinstance(m, RowBlocks)]
-    for module, cls in blocked:
-        module.__class__ = cls.__bases__[1]
-    try:
-        yield
-    finally:
-        for module, cls in blocked:
-            module.__class__ = cls
+    return _classes_swapped([(m, type(m).__bases__[1]) for m in model.modules() if isinstance(m, RowBlocks)])
 
 
 def alternating(repeat: int, fn: Callable[[], Any], before: Callable[[], Any]) -> tuple[float, float, float]:

@@ -153,17 +153,18 @@ class ProjectionGroup:
     parameters are views of it (same names, values and state dict); a member whose parameter no longer is
     (replaced, moved by ``.to``) leaves the group to its own product."""
 
-    def __init__(self, members: list[GroupedLinear]) -> None:
+    def __init__(self, members: list[StreamingLinear]) -> None:
         self.members = members
-        sizes = [m.out_features for m in members]
+        self._sizes = [m.out_features for m in members]
+        self._offsets = [sum(self._sizes[:i]) for i in range(len(members))]
         self.weight = torch.cat([m.weight.detach() for m in members])
         self.bias = None if members[0].bias is None else torch.cat([m.bias.detach() for m in members])
-        for member, weight, bias in zip(members, self.weight.split(sizes), (
-                self.bias.split(sizes) if self.bias is not None else [None] * len(members)), strict=True):
-            member.weight.data = weight
-            if bias is not None:
-                member.bias.data = bias
-        self._offsets = [sum(sizes[:i]) for i in range(len(members))]
+        for index, (member, offset, size) in enumerate(zip(members, self._offsets, self._sizes, strict=True)):
+            member.weight.data = self.weight.narrow(0, offset, size)
+            if self.bias is not None:
+                member.bias.data = self.bias.narrow(0, offset, size)
+            member.__class__ = GroupedLinear
+            member.group, member.index = self, index
         # (input, {member index: output}) of the last product, replaced whole so that a thread reading it never
         # mixes two inputs' outputs
         self._handed: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None
@@ -184,8 +185,7 @@ class ProjectionGroup:
         """All members' outputs for ``x`` from one product; the members after the first collect theirs with
         :meth:`handed`, when called with the same tensor."""
         out = streamed_product(x.reshape(rows, x.shape[-1]), self.weight, self.bias)
-        parts = [part.contiguous().view(*x.shape[:-1], part.shape[-1])
-                 for part in out.split([m.out_features for m in self.members], dim=-1)]
+        parts = [part.contiguous().view(*x.shape[:-1], part.shape[-1]) for part in out.split(self._sizes, dim=-1)]
         self._handed = (x, dict(enumerate(parts[1:], start=1)))
         return parts
 
@@ -235,12 +235,7 @@ def group_projections(model: nn.Module) -> int:
                    or m.weight.device != first.device or (m.bias is None) != (members[0].bias is None)
                    for m in members):
                 continue
-            for index, member in enumerate(members):
-                member.__class__ = GroupedLinear
-                member.index = index
-            group = ProjectionGroup(members)
-            for member in members:
-                member.group = group
+            ProjectionGroup(members)  # the members become GroupedLinear, their weights its views
             count += 1
     return count
 
