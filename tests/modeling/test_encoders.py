@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModel, HubertConfig
 
+from emox_core.modeling import encoders
 from emox_core.modeling.encoders import LAST, clip_states, conv_features, hubert_states
 from emox_core.modeling.presets import nano_emox_2b_config, tiny_config
 
@@ -74,6 +75,44 @@ def test_time_major_feature_extractor_in_bf16() -> None:
         theirs = tower.feature_extractor(audio).transpose(1, 2)
     assert ours.dtype == torch.bfloat16 and ours.shape == theirs.shape == (2, 49, 512)
     assert _close(ours, theirs, 0.03)  # bf16: a few units in the last place of the largest values
+
+
+def test_feature_extractor_in_passes_of_a_few_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five segments in passes of 2, 2 and 1 through the reused buffers: each equals transformers' own forward."""
+    monkeypatch.setattr(encoders, "SEGMENTS_PER_PASS", 2)
+    tower = _tower(nano_emox_2b_config().speech_config, layers=1)
+    for layer in tower.feature_extractor.conv_layers:  # not the initial zeros and ones: each must be applied
+        for parameter in (layer.conv.bias, layer.layer_norm.weight, layer.layer_norm.bias):
+            parameter.data.normal_()
+    audio = torch.randn(5, 8000) * torch.arange(1, 6)[:, None]  # different scales: a mixed-up segment shows
+    with torch.no_grad():
+        ours = conv_features(tower.feature_extractor, audio)
+        for index in range(5):
+            theirs = tower.feature_extractor(audio[index:index + 1]).transpose(1, 2)
+            assert _close(ours[index:index + 1], theirs, 1e-5), index
+
+
+def test_feature_extractor_without_bias_or_gelu_and_short_input() -> None:
+    config = nano_emox_2b_config().speech_config
+    config.conv_bias, config.feat_extract_activation = False, "relu"
+    tower = _tower(config, layers=1)
+    audio = torch.randn(3, 4000)
+    with torch.no_grad():
+        ours = conv_features(tower.feature_extractor, audio)
+        theirs = tower.feature_extractor(audio).transpose(1, 2)
+        assert ours.shape == theirs.shape and _close(ours, theirs, 1e-5)
+        with pytest.raises(RuntimeError):  # shorter than the kernels: transformers' own error
+            conv_features(tower.feature_extractor, torch.randn(2, 300))
+
+
+def test_feature_extractor_records_gradients_when_asked() -> None:
+    tower = _tower(nano_emox_2b_config().speech_config, layers=1)
+    audio = torch.randn(2, 4000, requires_grad=True)
+    ours = conv_features(tower.feature_extractor, audio)
+    ours.sum().backward()
+    assert audio.grad is not None and audio.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert _close(ours.detach(), tower.feature_extractor(audio).transpose(1, 2), 1e-6)
 
 
 def test_hubert_base_style_tower() -> None:
