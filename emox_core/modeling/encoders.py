@@ -63,11 +63,12 @@ def hubert_states(tower: nn.Module, input_values: torch.Tensor, wanted: Iterable
     return states
 
 
-# Speech segments per pass of the feature extractor. Measured on the 2.2B model's HuBERT-L feature extractor
-# in bf16, 16 segments (one encoder chunk), 2 threads: 0.37 s with a fresh tensor for every output, 0.32 s in
-# one pass through the buffers, 0.23 / 0.21 / 0.23 s in passes of 1 / 2 / 4 segments (medians of 6, alternating).
-# The products' row counts change, so bf16 results move by a unit in the last place (0.012 on values up to
-# 4.4), each way as far from the float32 result as the other (0.049); float32 results agree to 1e-5.
+# Speech segments per pass of the feature extractor on CPU (a GPU takes them all in one pass). Measured on the
+# 2.2B model's HuBERT-L feature extractor in bf16, 16 segments (one encoder chunk), 2 threads: 0.37 s with a fresh
+# tensor for every output, 0.32 s in one pass through the buffers, 0.23 / 0.21 / 0.23 s in passes of 1 / 2 / 4
+# segments (medians of 6, alternating). The products' row counts change, so bf16 results move by a unit in the
+# last place (0.012 on values up to 4.4), each way as far from the float32 result as the other (0.049); float32
+# results agree to 1e-5.
 SEGMENTS_PER_PASS = 2
 
 
@@ -83,7 +84,7 @@ def conv_features(extractor: nn.Module, input_values: torch.Tensor) -> torch.Ten
     if shapes[-1].steps_out < 1:
         return extractor(input_values).transpose(1, 2)  # too short for the kernels: transformers' own error
     segments = input_values.shape[0]
-    per_pass = max(1, min(SEGMENTS_PER_PASS, segments))
+    per_pass = max(1, min(SEGMENTS_PER_PASS, segments) if input_values.device.type == "cpu" else segments)
     windows = input_values.new_empty(per_pass * max(shape.window_elements for shape in shapes))
     convolved = input_values.new_empty(per_pass * max(shape.output_elements for shape in shapes))
     normed = torch.empty_like(convolved)
