@@ -36,7 +36,9 @@ stages never saw). The best samples are printed too.
   ready tensors against the sum of its stages (what generate adds);
 - batch B: ``predict_samples`` over 2B clips in batches of B with the media read by a worker process into a
   fresh media cache (decoding overlaps generation); per clip = time / 2B against floor / 2B;
-- the decoding step is also timed with the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
+- the decoding step is also timed per operator in place (:class:`InPlaceTimes`: its products and attention as
+  the step makes them, the weights coming from memory, and how many operator calls a step makes), and with
+  the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
   quick-GELU, CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row blocks,
   HuBERT-L with its feature extractor writing every output to a fresh tensor instead of passes of a few
   segments through reused buffers, and the prefill and decoding steps with each q/k/v and gate/up projection
@@ -196,6 +198,25 @@ class HeavyOps(TorchDispatchMode):
         if func.overloadpacket.__name__ in HEAVY_OPS:
             self.calls[func, _spec(args), tuple(sorted((k, _spec(v)) for k, v in kwargs.items()))] += 1
         return func(*args, **kwargs)
+
+
+class InPlaceTimes(TorchDispatchMode):
+    """Wall time of the :data:`HEAVY_OPS` calls as a function makes them (not re-run: a decoding step's weights
+    come from memory, as they do), and how many operator calls it makes in all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heavy_seconds = 0.0
+        self.calls = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.calls += 1
+        if func.overloadpacket.__name__ not in HEAVY_OPS:
+            return func(*args, **(kwargs or {}))
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        self.heavy_seconds += time.perf_counter() - start
+        return out
 
 
 @dataclass
@@ -377,6 +398,8 @@ class Section:
     rows: list[Row]
     step: float  # seconds per decoding step (the whole batch)
     plain_step: float  # the same with nn.Linear
+    step_heavy: float  # seconds per step in its products and attention, timed in place (InPlaceTimes)
+    step_calls: float  # operator calls per step
     pairs: list[tuple[str, float, float, float]]  # (what, prepared s, the earlier way s, ratio), whole batch
     lm_bytes: int
     lines: list[str] = field(default_factory=list)
@@ -438,6 +461,9 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
             steps.append(decode_steps(lm, prefill(), mask, tokens))
             with plain_linears(model):
                 plain_steps.append(decode_steps(lm, prefill(), mask, tokens))
+        prefilled = prefill()
+        with InPlaceTimes() as in_place:
+            decode_steps(lm, prefilled, mask, tokens)
     for row in rows:
         row.seconds /= size
         if row.flops is not None:
@@ -445,8 +471,8 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         for kind in (row.kinds or {}).values():
             kind.seconds /= size
             kind.flops /= size
-    return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps), pairs,
-                   lm_weight_bytes(model))
+    return Section(title, size, rows, statistics.median(steps), statistics.median(plain_steps),
+                   in_place.heavy_seconds / (tokens - 1), in_place.calls / (tokens - 1), pairs, lm_weight_bytes(model))
 
 
 def decode_steps(lm: Any, prefilled: Any, mask: torch.Tensor, tokens: int) -> float:
@@ -488,6 +514,9 @@ def print_section(section: Section, machine: Machine, tokens: int) -> None:
     print(f"\nDecoding step with the LM's Linears as nn.Linear, alternating with the prepared ones: "
           f"{section.plain_step * 1000:.0f} ms vs {step * 1000:.0f} ms ({section.plain_step / step:.2f}x faster "
           f"prepared; {section.plain_step / floor:.2f} of the floor before)")
+    print(f"Decoding step timed per operator in place: its products and attention {section.step_heavy * 1000:.0f} ms "
+          f"({section.lm_bytes / section.step_heavy / 1e9:.1f} GB/s of weights, {section.step_heavy / floor:.2f} of "
+          f"the floor), {section.step_calls:.0f} operator calls a step; the step untimed: {step * 1000:.0f} ms")
     for what, ours, theirs, ratio in section.pairs:
         print(f"{what}, alternating with the prepared model: {theirs:.2f} s vs {ours:.2f} s (whole batch; "
               f"{ratio:.2f}x faster prepared, median of the pairs)")
