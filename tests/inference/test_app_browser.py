@@ -133,7 +133,14 @@ def _ask(driver: Any, clip: Path | None, task: str, **fields: str) -> str:
             lambda d, name=name: d.find_element(By.CSS_SELECTOR, f"#{name} textarea"))
         box.clear()
         box.send_keys(text)
+    # the previous answer's status stays on the page until the server's first update ("reading the clip")
+    # replaces it, or its "answered in" would be read as this question's. Gradio patches the status in place
+    # (same nodes, attributes synced to the new HTML), so a mark put on it now is gone once an update arrived.
+    driver.execute_script("document.querySelectorAll('#status .emox-done, #status .emox-error')"
+                          ".forEach(e => e.dataset.emoxPrevious = '1')")
     driver.find_element(By.ID, "run").click()
+    WebDriverWait(driver, WAIT_SECONDS).until_not(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#status [data-emox-previous]"))
 
     def finished(d: Any) -> str | None:
         status = d.find_element(By.ID, "status").text
