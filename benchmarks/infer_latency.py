@@ -76,7 +76,14 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
 from emox_core.modeling import encoders
-from emox_core.modeling.cpu_linears import MLP_BLOCK_ROWS, GroupedLinear, QuickGELU, RowBlocks, StreamingLinear
+from emox_core.modeling.cpu_linears import (
+    MLP_BLOCK_ROWS,
+    GroupedLinear,
+    OneDNNLinear,
+    RowBlocks,
+    StreamingLinear,
+    SwishLinear,
+)
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
@@ -310,17 +317,19 @@ def separate_projections(model: Any) -> Any:
 
 @contextmanager
 def plain_quick_gelu(model: Any) -> Iterator[None]:
-    """CLIP's activations as transformers' ``QuickGELUActivation`` (before ``cpu_linears``), then back."""
+    """CLIP's MLPs with transformers' ``QuickGELUActivation`` between two bias-fused Linears (before
+    ``cpu_linears`` folded it into a swish), then back."""
     from transformers.activations import QuickGELUActivation
 
-    owners = [m for m in model.vision_tower.modules() if isinstance(getattr(m, "activation_fn", None), QuickGELU)]
-    for owner in owners:
-        owner.activation_fn = QuickGELUActivation()
-    try:
-        yield
-    finally:
-        for owner in owners:
-            owner.activation_fn = QuickGELU()
+    folded = [m for m in model.vision_tower.modules() if isinstance(getattr(m, "fc1", None), SwishLinear)]
+    with _classes_swapped([(linear, OneDNNLinear) for m in folded for linear in (m.fc1, m.fc2)]):
+        for mlp in folded:
+            mlp.activation_fn = QuickGELUActivation()
+        try:
+            yield
+        finally:
+            for mlp in folded:
+                mlp.activation_fn = torch.nn.Identity()
 
 
 def whole_mlps(model: Any) -> Any:

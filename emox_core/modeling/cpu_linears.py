@@ -3,8 +3,8 @@
 What each does (``benchmarks/infer_latency.py`` times each against the machine's floor, and the earlier way):
 
 - the frozen towers multiply thousands of rows: :func:`fuse_linears` makes each Linear add its bias (and apply
-  an erf GELU that follows it) inside oneDNN's matrix product, one pass over the output instead of two or three
-  (CLIP's quick-GELU, which oneDNN cannot apply, is computed with one new tensor instead of three);
+  the activation that follows it: an erf GELU, or CLIP's quick-GELU folded into a swish) inside oneDNN's matrix
+  product, one pass over the output instead of two to four;
 - a decoding step multiplies one row per answer by every LM weight, so its time is the time to read the
   weights: :func:`stream_linears` computes those few rows as ``W @ x.T`` (one row: a matrix-vector product),
   which on CPU reads the weight about 1.4x faster than ``nn.Linear``'s ``x @ W.T`` (measured on this project's
@@ -32,8 +32,14 @@ from torch import nn
 from torch.nn import functional as F
 
 # (Linear, activation) attribute pairs of the towers' MLPs: CLIP/Swin ``fc1, activation_fn``, HuBERT
-# ``intermediate_dense, intermediate_act_fn``. Only an exact (erf) GELU is fused (oneDNN's swish has no 1.702).
+# ``intermediate_dense, intermediate_act_fn``. An exact (erf) GELU is fused into the Linear.
 _MLP_PAIRS = (("fc1", "activation_fn"), ("intermediate_dense", "intermediate_act_fn"))
+# CLIP's quick-GELU is ``x * sigmoid(1.702 x)`` (transformers' ``QuickGELUActivation``), which is
+# ``swish(1.702 x) / 1.702``: oneDNN's swish (``x * sigmoid(x)``, no factor through torch) applies it once the
+# first Linear's output is scaled by 1.702, and the second Linear divides the factor back out. The MLPs whose
+# forward is ``fc2(activation_fn(fc1(x)))``, by class name (transformers' CLIPMLP).
+QUICK_GELU_FACTOR = 1.702
+_QUICK_GELU_MLPS = frozenset({"CLIPMLP"})
 
 # Up to this many rows ``W @ x.T`` beats ``x @ W.T`` (measured for Qwen2.5-1.5B's shapes at 1-64 rows; from 32
 # rows on both read the weight at the same rate and the product is no longer memory-bound).
@@ -70,33 +76,49 @@ class OneDNNLinear(nn.Linear):
         return F.gelu(out) if self.gelu else out
 
 
-class QuickGELU(nn.Module):
-    """CLIP's quick-GELU, ``x * sigmoid(1.702 * x)`` (transformers' ``QuickGELUActivation``), with one new
-    tensor instead of three when no gradient is needed: the gate is computed in place and multiplied by ``x``
-    (the same operations, the same bits). CLIP-L's MLP output is 8 x 257 x 4,096 values a layer; three fresh
-    tensors of that size, each faulted into memory, made the activation a quarter of CLIP's time on CPU."""
+class SwishLinear(OneDNNLinear):
+    """The first Linear of a quick-GELU MLP with the activation folded in: ``swish(f * linear(x))``, which is
+    ``f * quick_gelu(linear(x))`` for f = :data:`QUICK_GELU_FACTOR`, computed by oneDNN from ``f * x`` and
+    ``f * bias`` with the swish applied to the product before it is rounded (one pass over the 4x-wide output
+    instead of transformers' three fresh tensors). The MLP's second Linear is an :class:`InputScaledLinear`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            return x * torch.sigmoid(1.702 * x)
-        return x.mul(1.702).sigmoid_().mul_(x)
+        if _fast_path(x, self.weight) and x.is_contiguous():
+            bias = None if self.bias is None else self.bias * QUICK_GELU_FACTOR
+            return torch.ops.mkldnn._linear_pointwise(x * QUICK_GELU_FACTOR, self.weight, bias, "swish", [], "")
+        return F.silu(F.linear(x, self.weight, self.bias) * QUICK_GELU_FACTOR)
+
+
+class InputScaledLinear(OneDNNLinear):
+    """``linear(x / f)``: the second Linear of a quick-GELU MLP, whose input (a :class:`SwishLinear`'s output)
+    is f times the activation. Computed as the product with ``f * bias``, divided by f in place: the division
+    is a pass over the output, four times narrower than the input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_path(x, self.weight) and x.is_contiguous():
+            bias = None if self.bias is None else self.bias * QUICK_GELU_FACTOR
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, bias, "none", [], "").div_(QUICK_GELU_FACTOR)
+        return F.linear(x / QUICK_GELU_FACTOR, self.weight, self.bias)
 
 
 def fuse_linears(tower: nn.Module) -> int:
-    """Turn the tower's Linears into :class:`OneDNNLinear` (an MLP's GELU moves into its first Linear and its
-    place holds an identity; CLIP's quick-GELU, which oneDNN cannot fuse, becomes :class:`QuickGELU`); returns
-    how many Linears. No-op (0) where torch has no oneDNN."""
+    """Turn the tower's Linears into :class:`OneDNNLinear` (an MLP's erf GELU moves into its first Linear and
+    its place holds an identity; a CLIP MLP's quick-GELU is folded into :class:`SwishLinear` and
+    :class:`InputScaledLinear`); returns how many Linears. No-op (0) where torch has no oneDNN."""
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
         return 0
     for module in list(tower.modules()):
+        if (any(cls.__name__ in _QUICK_GELU_MLPS for cls in type(module).__mro__) and type(module.fc1) is nn.Linear
+                and type(module.fc2) is nn.Linear and type(module.activation_fn).__name__ == "QuickGELUActivation"):
+            module.fc1.__class__, module.fc2.__class__ = SwishLinear, InputScaledLinear
+            module.activation_fn = nn.Identity()
+            continue
         for linear_name, act_name in _MLP_PAIRS:
             linear, act = getattr(module, linear_name, None), getattr(module, act_name, None)
             if type(linear) is nn.Linear and _is_erf_gelu(act):
                 linear.__class__ = OneDNNLinear
                 linear.gelu = True
                 setattr(module, act_name, nn.Identity())
-            elif type(act).__name__ == "QuickGELUActivation":
-                setattr(module, act_name, QuickGELU())
     fused = 0
     for module in tower.modules():
         if type(module) is nn.Linear:

@@ -2,7 +2,8 @@
 ``torch.mv``) against ``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and
 without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own
 path); a Qwen2 LM's grouped projections (q/k/v and gate/up as one product) against the same LM's separate ones;
-the MLPs in row blocks against the same MLP run on the whole input."""
+the MLPs in row blocks against the same MLP run on the whole input; CLIP's MLP with its quick-GELU folded into a
+swish against transformers' own module."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from torch.nn import functional as F
 from emox_core.modeling.cpu_linears import (
     STREAM_MAX_ROWS,
     GroupedLinear,
+    InputScaledLinear,
     ProjectionGroup,
     RowBlocks,
     StreamingLinear,
+    SwishLinear,
     block_mlps,
     fuse_linears,
     group_projections,
@@ -149,17 +152,56 @@ def test_a_member_that_left_its_group_uses_its_own_weights() -> None:
         assert torch.equal(attention.q_proj(x.double()), expected) and not attention.q_proj.group.intact()
 
 
-def _clip_l_mlp() -> nn.Module:
-    """CLIP-L's MLP at its real widths (1,024 -> 4,096 quick-GELU -> 1,024) in bf16, prepared as the tower is."""
+def _plain_clip_l_mlp(dtype: torch.dtype = torch.bfloat16) -> nn.Module:
+    """transformers' CLIP MLP at CLIP-L's real widths (1,024 -> 4,096 quick-GELU -> 1,024), biases randomised."""
     from transformers import CLIPVisionConfig
     from transformers.models.clip.modeling_clip import CLIPMLP
 
     torch.manual_seed(0)
     mlp = CLIPMLP(CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
                                    hidden_act="quick_gelu"))
-    mlp = mlp.to(torch.bfloat16).eval()
+    with torch.no_grad():
+        for linear in (mlp.fc1, mlp.fc2):
+            linear.bias.normal_(0, 0.5)
+    return mlp.to(dtype).eval()
+
+
+def _clip_l_mlp() -> nn.Module:
+    """CLIP-L's MLP in bf16, prepared as the tower is."""
+    mlp = _plain_clip_l_mlp()
     fuse_linears(mlp)
     return mlp
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_quick_gelu_folded_into_a_swish_gives_clip_mlps_values(dtype: torch.dtype) -> None:
+    """CLIP-L's MLP with its quick-GELU folded into the first Linear's swish (and the factor divided out by the
+    second) against transformers' CLIPMLP on the same parameters: float32 to float32 rounding; bf16 no further
+    from the float32 values than transformers' module in bf16 is, give or take one bf16 step. The parameters
+    stay the module's own; with gradients, the plain path gives the same values and input gradients."""
+    plain = _plain_clip_l_mlp(dtype)
+    folded = copy.deepcopy(plain)
+    assert fuse_linears(folded) == 2
+    assert type(folded.fc1) is SwishLinear and type(folded.fc2) is InputScaledLinear
+    assert isinstance(folded.activation_fn, nn.Identity)
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in folded.state_dict().items())
+    assert list(folded.state_dict()) == list(plain.state_dict())
+    x = torch.randn(2, 257, 1024, dtype=dtype) * 2
+    with torch.no_grad():
+        expected, got = plain(x), folded(x)
+        exact = copy.deepcopy(plain).float()(x.float())
+    scale = exact.abs().max().item()
+    if dtype == torch.float32:
+        assert (got - expected).abs().max().item() <= 1e-5 * scale
+    else:
+        plain_error = (expected.float() - exact).abs().max().item()
+        assert (got.float() - exact).abs().max().item() <= plain_error + 2 ** -7 * scale
+    x.requires_grad_(True)
+    folded(x).float().square().sum().backward()
+    folded_grad, x.grad = x.grad, None
+    plain(x).float().square().sum().backward()
+    torch.testing.assert_close(folded_grad, x.grad, rtol=1e-4 if dtype == torch.float32 else 2 ** -6,
+                               atol=1e-4 * x.grad.abs().max().item() if dtype == torch.float32 else 2 ** -5)
 
 
 @pytest.mark.parametrize(("frames", "blocks"), [(8, [1028, 1028]), (5, [1285]), (12, [1028, 1028, 1028])])
