@@ -14,9 +14,10 @@ What each does (``benchmarks/infer_latency.py`` times each against the machine's
   of it), so a decoding step makes four larger ones a layer, which read the weights a little faster (measured
   on the 2.2B LM: a step 1.03x faster at 1 answer and 1.04x at 8, medians of 10 pairs; the same logits);
 - an MLP over thousands of rows (CLIP-L's 8 x 257 per clip, the LM's in a batched prefill) makes a hidden
-  tensor four to six times its input's width, which then goes through memory for an activation oneDNN cannot
-  fuse (quick-GELU; SiLU times the up projection) and the second Linear: :func:`block_mlps` runs such an MLP
-  on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the hidden block is still in the caches when it is used.
+  tensor four to six times its input's width, which then goes through memory for what follows the first
+  Linear (the LM's SiLU times the up projection) and the second Linear:
+  :func:`block_mlps` runs such an MLP on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the hidden block is
+  still in the caches when it is used.
 
 All only swap the module's class: the state dict, the parameters (a tied LM head included) and every
 path they do not cover (another device, gradients, other dtypes) are the original module's own.
