@@ -69,8 +69,14 @@ class OneDNNLinear(nn.Linear):
 
     gelu = False
 
+    def _by_onednn(self, x: torch.Tensor) -> bool:
+        return _fast_path(x, self.weight) and x.is_contiguous()
+
+    def _bias_times(self, factor: float) -> torch.Tensor | None:
+        return None if self.bias is None else self.bias * factor
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_path(x, self.weight) and x.is_contiguous():
+        if self._by_onednn(x):
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu" if self.gelu else "none",
                                                       [], "none" if self.gelu else "")
         out = super().forward(x)
@@ -84,9 +90,9 @@ class SwishLinear(OneDNNLinear):
     instead of transformers' three fresh tensors). The MLP's second Linear is an :class:`InputScaledLinear`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_path(x, self.weight) and x.is_contiguous():
-            bias = None if self.bias is None else self.bias * QUICK_GELU_FACTOR
-            return torch.ops.mkldnn._linear_pointwise(x * QUICK_GELU_FACTOR, self.weight, bias, "swish", [], "")
+        if self._by_onednn(x):
+            return torch.ops.mkldnn._linear_pointwise(x * QUICK_GELU_FACTOR, self.weight,
+                                                      self._bias_times(QUICK_GELU_FACTOR), "swish", [], "")
         return F.silu(F.linear(x, self.weight, self.bias) * QUICK_GELU_FACTOR)
 
 
@@ -96,9 +102,9 @@ class InputScaledLinear(OneDNNLinear):
     is a pass over the output, four times narrower than the input."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_path(x, self.weight) and x.is_contiguous():
-            bias = None if self.bias is None else self.bias * QUICK_GELU_FACTOR
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, bias, "none", [], "").div_(QUICK_GELU_FACTOR)
+        if self._by_onednn(x):
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self._bias_times(QUICK_GELU_FACTOR), "none",
+                                                      [], "").div_(QUICK_GELU_FACTOR)
         return F.linear(x / QUICK_GELU_FACTOR, self.weight, self.bias)
 
 

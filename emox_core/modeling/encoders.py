@@ -89,11 +89,13 @@ def conv_features(extractor: nn.Module, input_values: torch.Tensor) -> torch.Ten
     convolved = input_values.new_empty(per_pass * max(shape.output_elements for shape in shapes))
     normed = torch.empty_like(convolved)
     features = input_values.new_empty(segments, shapes[-1].steps_out, shapes[-1].channels_out)
+    # each kernel as a (out, k * in) matrix in window order, made once a call rather than once a pass
+    kernels = [layer.conv.weight.permute(0, 2, 1).reshape(layer.conv.out_channels, -1) for layer in layers]
     input_values = input_values.contiguous()
     for start in range(0, segments, per_pass):
         hidden = input_values[start:start + per_pass, :, None]
-        for layer, shape in zip(layers, shapes, strict=True):
-            hidden = _conv_layer_into(layer, shape, hidden, windows, convolved, normed)
+        for layer, kernel, shape in zip(layers, kernels, shapes, strict=True):
+            hidden = _conv_layer_into(layer, kernel, shape, hidden, windows, convolved, normed)
         features[start:start + per_pass] = hidden
     return features
 
@@ -136,12 +138,13 @@ def _time_major_ok(layer: nn.Module) -> bool:
             and conv.weight.dim() == 3)
 
 
-def _conv_layer_into(layer: nn.Module, shape: _ConvShape, signal: torch.Tensor, windows: torch.Tensor,
-                     convolved: torch.Tensor, normed: torch.Tensor) -> torch.Tensor:
+def _conv_layer_into(layer: nn.Module, kernel: torch.Tensor, shape: _ConvShape, signal: torch.Tensor,
+                     windows: torch.Tensor, convolved: torch.Tensor, normed: torch.Tensor) -> torch.Tensor:
     """One conv -> LayerNorm -> activation layer on a contiguous (n, T, C) ``signal``, through the buffers.
 
     The k consecutive time steps of a window are contiguous in memory, so the windows are a strided view of
-    the signal, copied into a (n*T_out, k*C) matrix and multiplied by the kernel. The result is a view of
+    the signal, copied into a (n*T_out, k*C) matrix and multiplied by ``kernel`` (the convolution's weight as
+    (out, k*C) in window order). The result is a view of
     ``normed`` (exact GELU, HuBERT's, is applied in place) or the activation's own output."""
     n = signal.shape[0]
     steps_in, channels_in, kernel_size, stride, steps_out, channels_out = shape
@@ -150,7 +153,6 @@ def _conv_layer_into(layer: nn.Module, shape: _ConvShape, signal: torch.Tensor, 
     matrix.view(n, steps_out, -1).copy_(signal.as_strided(
         (n, steps_out, kernel_size * channels_in), (steps_in * channels_in, stride * channels_in, 1)))
     conv = layer.conv
-    kernel = conv.weight.permute(0, 2, 1).reshape(channels_out, -1)  # (out, k, in): window order
     out = convolved[:rows * channels_out].view(n, steps_out, channels_out)
     if conv.bias is None:
         torch.mm(matrix, kernel.t(), out=out.view(rows, channels_out))
