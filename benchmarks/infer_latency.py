@@ -45,7 +45,12 @@ stages never saw). The best samples are printed too.
   its own product, each alternating with the prepared model, so what each of these gains is a ratio of one run
   (for these pairs: the median of each pair's ratio).
 
-    python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N]
+    python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N] [--cpu-wait spin]
+
+torch's threads wait as the ``emox`` command's do (``--cpu-wait``; by default passive unless OMP_WAIT_POLICY or
+GOMP_SPINCOUNT is set): the script runs itself again with those variables if they differ, as torch reads them
+once, when it loads. Passive is what an ``emox infer`` user gets by default; spin is faster on a machine that
+runs nothing else (``emox_core.cpu_wait``).
 
 Prompts use the offline tiny tokenizer (the real Qwen tokenizer needs the hub); its ids fit Qwen's
 vocabulary and the prompt lengths are the real ones.
@@ -59,6 +64,7 @@ import math
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -73,6 +79,7 @@ from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from emox_core.cpu_wait import CPU_WAITS, cpu_wait_environment, describe_cpu_wait
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
 from emox_core.modeling import encoders
@@ -602,11 +609,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="Clips per generate call in the batched part.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs per measurement (median).")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+    parser.add_argument("--cpu-wait", choices=CPU_WAITS, default=None,
+                        help="How torch's threads wait, as emox's --cpu-wait (default: the CLI's default).")
     args = parser.parse_args()
+    wanted = cpu_wait_environment(args.cpu_wait, os.environ)
+    if wanted != os.environ:  # torch read the variables when it loaded: run again with the CLI's
+        os.execve(sys.executable, [sys.executable, *sys.argv], wanted)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (waiting: {describe_cpu_wait()}), "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     clock = Clock(args.repeat)
     with tempfile.TemporaryDirectory(prefix="emox-bench-") as tmp:
         folder = Path(tmp)

@@ -83,8 +83,17 @@ def test_openmp_threads_wait_without_spinning_unless_the_user_says_otherwise(
     import os
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert run_emox("--version") == 0
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert run_emox("info") == 0
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert run_emox("--cpu-wait", "spin", "info") == 0  # libgomp's own default: neither variable
+    assert "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert run_emox("--version") == 0
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert run_emox("info") == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's own setting wins over the default
+    monkeypatch.setenv("GOMP_SPINCOUNT", "1000")
+    assert run_emox("--cpu-wait", "passive", "info") == 0  # and the option over the user's setting
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in os.environ
+    capsys.readouterr()
+    assert run_emox("--cpu-wait", "fast", "info") == 2
+    assert "'fast' is not one of 'passive', 'spin'" in capsys.readouterr().err
