@@ -42,7 +42,7 @@ def _root(
         None, "--cpu-wait", show_default=False,
         help="How torch's CPU threads wait between operations: 'passive' (the default unless OMP_WAIT_POLICY or "
              "GOMP_SPINCOUNT is set) sleeps, safe beside other busy processes; 'spin' busy-waits: CPU inference "
-             "about 1.14x faster on a machine that runs nothing else, 2.4x slower beside one busy process. "
+             "about 1.14x faster on a machine that runs nothing else, about 3x slower beside one busy process. "
              "Before the command: emox --cpu-wait spin infer ..."),
 ) -> None:
     # torch loads its OpenMP runtime, which reads this once, when a command first imports it (all do lazily)

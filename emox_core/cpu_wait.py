@@ -7,14 +7,14 @@ on one 6-s clip, 32 new tokens, separate processes in turn):
 
 - alone on the machine: spin 6.67-7.08 s, passive 7.60-7.91 s (spin 1.14x faster; a decoding step 147 ms
   against 172 ms: a step is some 2,000 short operations, and a thread that slept takes a while to wake);
-- beside one process busy on a core: 100,000 spins 30.2-31.2 s, passive 12.8-13.4 s (passive 2.4x faster: a
-  spinning thread holds the core the other thread is waiting for). Training steps of ``emox demo`` were up to 6x
+- beside one process busy on a core: spin 35.5-39.2 s, passive 12.8-13.4 s (passive about 3x faster: a spinning
+  thread holds the core the other thread is waiting for). Training steps of ``emox demo`` were up to 6x
   slower with libgomp's default.
 
-Fewer spins do not get both: 100,000 matched the default alone; 10,000 and 3,000 were 7.2 and 7.9 s alone,
-15.7 and 13.9 s beside the busy process. ``passive`` is the default (a slower answer, never a collapse);
-``spin`` is for a machine that runs nothing else (``docs/inference.md``). libgomp reads the setting once, when
-torch loads it: :func:`set_cpu_wait` must run before ``import torch`` to have any effect.
+Fewer spins do not get both: 100,000 matched the default alone and took 30.2-31.2 s beside the busy process;
+10,000 and 3,000 were 7.2 and 7.9 s alone, 15.7 and 13.9 s beside it. ``passive`` is the default (a slower
+answer, never a collapse); ``spin`` is for a machine that runs nothing else (``docs/inference.md``). libgomp
+reads the setting once, when torch loads it: :func:`set_cpu_wait` must run before ``import torch`` to have any effect.
 """
 
 from __future__ import annotations
