@@ -41,9 +41,11 @@ stages never saw). The best samples are printed too.
   the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
   quick-GELU, CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row blocks,
   HuBERT-L with its feature extractor writing every output to a fresh tensor instead of passes of a few
-  segments through reused buffers, and the prefill and decoding steps with each q/k/v and gate/up projection
-  its own product, each alternating with the prepared model, so what each of these gains is a ratio of one run
-  (for these pairs: the median of each pair's ratio).
+  segments through reused buffers, the prefill and decoding steps with each q/k/v and gate/up projection
+  its own product, and with the KV cache appended by ``torch.cat`` (transformers' ``DynamicCache``) instead of
+  written in place (``emox_core.modeling.kv_cache``, what ``generate`` decodes into), each alternating with
+  the prepared model, so what each of these gains is a ratio of one run (for these pairs: the median of each
+  pair's ratio).
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N] [--cpu-wait spin]
 
@@ -91,6 +93,7 @@ from emox_core.modeling.cpu_linears import (
     StreamingLinear,
     SwishLinear,
 )
+from emox_core.modeling.kv_cache import InPlaceLayer, in_place_cache
 from emox_core.samples import sample_to_example
 
 MEDIA_KEYS = ("pixel_values", "input_values", "pixel_values_videos")
@@ -339,6 +342,20 @@ def plain_quick_gelu(model: Any) -> Iterator[None]:
                 mlp.activation_fn = torch.nn.Identity()
 
 
+@contextmanager
+def concatenated_cache() -> Iterator[None]:
+    """The in-place KV cache's layers appending with transformers' ``torch.cat`` (``DynamicLayer.update``, what
+    decoding did before ``kv_cache``), then back."""
+    from transformers.cache_utils import DynamicLayer
+
+    own = InPlaceLayer.__dict__["update"]
+    InPlaceLayer.update = DynamicLayer.update  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        InPlaceLayer.update = own  # type: ignore[method-assign]
+
+
 def whole_mlps(model: Any) -> Any:
     """The MLPs run on the whole input (their own class, before ``cpu_linears.block_mlps``), then back."""
     return _classes_swapped([(m, type(m).__bases__[1]) for m in model.modules() if isinstance(m, RowBlocks)])
@@ -461,7 +478,7 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         embeds, mask = splice()
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         prefill = lambda: lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,  # noqa: E731
-                             use_cache=True, logits_to_keep=1)
+                             cache=in_place_cache(lm.config, tokens), use_cache=True, logits_to_keep=1)
         prompt = int(batch["input_ids"].shape[1])
         rows.append(Row(f"LM prefill ({prompt} tokens, first token)", clock.median(prefill), flops(prefill),
                         kernel_seconds(prefill)))
@@ -471,6 +488,9 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         pairs.append((f"LM prefill + {tokens - 1} decoding steps with each q/k/v and gate/up projection its own "
                       "product", *alternating(clock.repeat, lambda: decode_steps(lm, prefill(), mask, tokens),
                                               lambda: separate_projections(model))))
+        pairs.append((f"LM prefill + {tokens - 1} decoding steps with the KV cache appended by torch.cat "
+                      "(transformers' DynamicCache)", *alternating(
+                          clock.repeat, lambda: decode_steps(lm, prefill(), mask, tokens), concatenated_cache)))
         steps, plain_steps = [], []
         for _ in range(clock.repeat):  # prepared and nn.Linear alternate: their ratio is free of the host's drift
             clock.sample()

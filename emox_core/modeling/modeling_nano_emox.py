@@ -31,6 +31,7 @@ from emox_core.modeling.configuration import (
 from emox_core.modeling.face import FaceTemporalHead, FaceXFormerEncoder
 from emox_core.modeling.fusion import FusionEncoder
 from emox_core.modeling.initialization import reset_lora
+from emox_core.modeling.kv_cache import in_place_cache
 from emox_core.modeling.qformer import QFormerResampler
 
 AutoModel.register(FaceXFormerConfig, FaceXFormerEncoder, exist_ok=True)
@@ -467,11 +468,15 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         """Encode the media once, then let the LM generate from the spliced embeddings.
 
         Returns only the new tokens (B, new). Any ``*_features`` kwargs are used instead of the encoders;
-        every other kwarg goes to the LM's ``generate`` (max_new_tokens, do_sample, streamer, ...).
+        every other kwarg goes to the LM's ``generate`` (max_new_tokens, do_sample, streamer, ...). Unless a
+        cache is given (or ``use_cache=False``), the LM decodes into an in-place KV cache with room for the
+        answer (:func:`~emox_core.modeling.kv_cache.in_place_cache`: the same scores, no copy of the cache a step).
         """
         feature_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith("_features")}
         embeds, mask = self.embed_inputs(input_ids, attention_mask, pixel_values, input_values, pixel_values_videos,
                                          modality_mask, **feature_kwargs)
+        if kwargs.get("use_cache", True) and kwargs.get("cache") is None and kwargs.get("past_key_values") is None:
+            kwargs["cache"] = in_place_cache(self.language_model.config, kwargs.get("max_new_tokens") or 0)
         return self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
 
     # ----------------------------------------------------------------- building and saved models

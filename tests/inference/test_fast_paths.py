@@ -1,6 +1,7 @@
 """The inference speed-ups change no output: LoRA merged into the LM (the reference: the same saved model with
 LoRA unmerged), the LM head fed dense rows, media read by worker processes (the reference: read in-process),
-and the LM called with transformers 5's ``cache`` name (no deprecation warning)."""
+decoding into the in-place KV cache (the reference: transformers' DynamicCache), and the LM called with
+transformers 5's ``cache`` name (no deprecation warning)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,26 @@ def test_streaming_decoding_gives_the_same_tokens_in_bfloat16(trained_model_dir:
     for task, batch in zip(TRAINED_TARGETS, _batches(processor, clips["normal"]), strict=True):
         kwargs = SETTINGS.generate_kwargs(task, processor)
         assert torch.equal(prepared.generate(**batch, **kwargs), plain.generate(**batch, **kwargs)), task
+
+
+def test_generate_decodes_into_the_in_place_cache(loaded: tuple[Any, Any], clips: dict[str, Path]) -> None:
+    """Unless given a cache, the model's generate hands the LM one in-place cache for the whole answer, and the
+    tokens are those of transformers' DynamicCache."""
+    from transformers.cache_utils import DynamicCache
+
+    from emox_core.modeling.kv_cache import InPlaceLayer
+
+    model, processor = loaded
+    batch = _batches(processor, clips["normal"])[0]
+    kwargs = SETTINGS.generate_kwargs("MSA", processor)
+    caches: list[Any] = []
+    hook = model.language_model.register_forward_pre_hook(
+        lambda _m, _a, kw: caches.append(kw.get("cache")), with_kwargs=True)
+    try:
+        got = model.generate(**batch, **kwargs)
+    finally:
+        hook.remove()
+    assert len(caches) > 1 and all(cache is caches[0] for cache in caches)
+    assert all(type(layer) is InPlaceLayer and layer.reserve == SETTINGS.max_new_tokens for layer in caches[0].layers)
+    expected = model.generate(**batch, **kwargs, cache=DynamicCache(config=model.language_model.config))
+    assert torch.equal(got, expected)
