@@ -39,7 +39,8 @@ stages never saw). The best samples are printed too.
 - the decoding step is also timed per operator in place (:class:`InPlaceTimes`: its products and attention as
   the step makes them, the weights coming from memory, and how many operator calls a step makes), and with
   the LM's Linears put back to ``nn.Linear``, CLIP-L with transformers'
-  quick-GELU, CLIP-L and a prefill of 1,536 rows or more with their MLPs run whole instead of in row blocks,
+  quick-GELU, CLIP-L with its MLPs in row blocks (as before its activation moved into the first product), a
+  prefill of 1,536 rows or more with its MLPs run whole instead of in row blocks,
   HuBERT-L with its feature extractor writing every output to a fresh tensor instead of passes of a few
   segments through reused buffers, the prefill and decoding steps with each q/k/v and gate/up projection
   its own product, and with the KV cache appended by ``torch.cat`` (transformers' ``DynamicCache``) instead of
@@ -356,6 +357,13 @@ def concatenated_cache() -> Iterator[None]:
         InPlaceLayer.update = own  # type: ignore[method-assign]
 
 
+def blocked_clip_mlps(model: Any) -> Any:
+    """CLIP-L's MLPs in row blocks (``cpu_linears.RowBlocks``, as before its quick-GELU moved into the first
+    product), then back."""
+    mlps = [m for m in model.vision_tower.modules() if type(m).__name__ == "CLIPMLP"]
+    return _classes_swapped([(m, type(f"RowBlocked{type(m).__name__}", (RowBlocks, type(m)), {})) for m in mlps])
+
+
 def whole_mlps(model: Any) -> Any:
     """The MLPs run on the whole input (their own class, before ``cpu_linears.block_mlps``), then back."""
     return _classes_swapped([(m, type(m).__bases__[1]) for m in model.modules() if isinstance(m, RowBlocks)])
@@ -466,7 +474,7 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
     clip = lambda: model.encode_media(pixel_values=batch["pixel_values"])  # noqa: E731
     pairs = [(what, *alternating(clock.repeat, clip, before)) for what, before in (
         ("CLIP-L with transformers' quick-GELU", lambda: plain_quick_gelu(model)),
-        ("CLIP-L with its MLPs run whole", lambda: whole_mlps(model)))]
+        ("CLIP-L with its MLPs in row blocks", lambda: blocked_clip_mlps(model)))]
     hubert = lambda: model.encode_media(input_values=batch["input_values"])  # noqa: E731
     pairs.append(("HuBERT-L with its feature extractor's outputs in fresh tensors, all segments at once",
                   *alternating(clock.repeat, hubert, fresh_feature_extractor)))

@@ -13,11 +13,10 @@ What each does (``benchmarks/infer_latency.py`` times each against the machine's
   :func:`group_projections` stores each group's weights as one matrix (the members' parameters become views
   of it), so a decoding step makes four larger ones a layer, which read the weights a little faster (measured
   on the 2.2B LM: a step 1.03x faster at 1 answer and 1.04x at 8, medians of 10 pairs; the same logits);
-- an MLP over thousands of rows (CLIP-L's 8 x 257 per clip, the LM's in a batched prefill) makes a hidden
-  tensor four to six times its input's width, which then goes through memory for what follows the first
-  Linear (the LM's SiLU times the up projection) and the second Linear:
-  :func:`block_mlps` runs such an MLP on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the hidden block is
-  still in the caches when it is used.
+- the LM's MLP over thousands of rows (a batched prefill) makes a hidden tensor 5.8 times its input's width,
+  which then goes through memory for the SiLU times the up projection and the down projection:
+  :func:`block_mlps` runs it on blocks of about :data:`MLP_BLOCK_ROWS` rows, so the hidden block is still in
+  the caches when it is used.
 
 All only swap the module's class: the state dict, the parameters (a tied LM head included) and every
 path they do not cover (another device, gradients, other dtypes) are the original module's own.
@@ -46,14 +45,16 @@ _QUICK_GELU_MLPS = frozenset({"CLIPMLP"})
 # rows on both read the weight at the same rate and the product is no longer memory-bound).
 STREAM_MAX_ROWS = 16
 
-# MLPs run in row blocks of about this many rows (1,024-2,047 rows a block; whole below 1,536). Measured for
-# CLIP-L's MLP (1,024 -> 4,096 -> 1,024, bf16, 2 threads): over 2,056 rows 1.6x faster in blocks of 1,024 than
-# whole, the same from 512 to 1,024 rows a block, slower from 256 down (benchmarks/infer_latency.py times the
-# towers and the prefill both ways). Left whole: HuBERT-L's MLP (its erf GELU is fused into the first Linear,
-# nothing to gain: 1.00x) and Swin's narrow ones (128-1,024 wide, slower in blocks).
+# MLPs run in row blocks of about this many rows (1,024-2,047 rows a block; whole below 1,536). Chosen on
+# CLIP-L's MLP when its quick-GELU was three passes over the hidden tensor (over 2,056 rows 1.6x faster in blocks
+# of 1,024 than whole, the same from 512 to 1,024, slower from 256 down); the LM's batch-8 prefill is 1.01-1.20x
+# faster in blocks (benchmarks/infer_latency.py times it both ways). Left whole: CLIP-L's MLP since its
+# quick-GELU runs in the first product's epilogue (whole 1.04-1.10x faster at one clip, 0.96-1.10x at 8, over
+# five runs alternating in one process), HuBERT-L's (its erf GELU fused likewise: 1.00x) and Swin's narrow ones
+# (128-1,024 wide, slower in blocks).
 MLP_BLOCK_ROWS = 1024
-# The MLP modules run in blocks, by class name (transformers' CLIP and Qwen2 MLPs: each row independent).
-_BLOCKED_MLPS = frozenset({"CLIPMLP", "Qwen2MLP"})
+# The MLP modules run in blocks, by class name (transformers' Qwen2 MLP: each row independent).
+_BLOCKED_MLPS = frozenset({"Qwen2MLP"})
 
 
 def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -289,7 +290,7 @@ _ROW_BLOCKED: dict[type, type] = {}
 
 
 def block_mlps(model: nn.Module) -> int:
-    """Make the CLIP and Qwen2 MLPs in ``model`` run in row blocks (:class:`RowBlocks`, the same class
+    """Make the Qwen2 MLPs in ``model`` run in row blocks (:class:`RowBlocks`, the same class
     with the mixin first); returns how many."""
     count = 0
     for module in model.modules():

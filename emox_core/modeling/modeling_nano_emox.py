@@ -545,7 +545,7 @@ class NanoEmoXForConditionalGeneration(NanoEmoXPreTrainedModel, GenerationMixin)
         """What inference runs on (``load_for_inference``), on the device it will run on: LoRA merged into the
         LM weights, the LM's Linears reading their weights at the memory's rate when decoding (the projections
         of one input as one product: their parameters become views of one tensor per group), the frozen towers'
-        Linears computed by oneDNN with their bias and GELU fused and the large MLPs run in row blocks, on CPU
+        Linears computed by oneDNN with their bias and GELU fused and the LM's MLPs run in row blocks, on CPU
         (:mod:`~emox_core.modeling.cpu_linears`), no gradients, eval mode. The answers are the unprepared
         model's (``tests/inference/test_fast_paths.py``)."""
         from emox_core.modeling.cpu_linears import block_mlps, fuse_linears, group_projections, stream_linears

@@ -2,7 +2,7 @@
 ``torch.mv``) against ``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and
 without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own
 path); a Qwen2 LM's grouped projections (q/k/v and gate/up as one product) against the same LM's separate ones;
-the MLPs in row blocks against the same MLP run on the whole input; CLIP's MLP with its quick-GELU folded into a
+the LM's MLP in row blocks against the same MLP run on the whole input; CLIP's MLP with its quick-GELU folded into a
 swish against transformers' own module."""
 
 from __future__ import annotations
@@ -204,17 +204,28 @@ def test_quick_gelu_folded_into_a_swish_gives_clip_mlps_values(dtype: torch.dtyp
                                atol=1e-4 * x.grad.abs().max().item() if dtype == torch.float32 else 2 ** -5)
 
 
-@pytest.mark.parametrize(("frames", "blocks"), [(8, [1028, 1028]), (5, [1285]), (12, [1028, 1028, 1028])])
-def test_mlp_row_blocks_give_the_whole_inputs_values(frames: int, blocks: list[int]) -> None:
-    """CLIP-L's MLP over 8 frames x 257 tokens (a clip) runs as two blocks of 1,028 rows; 5 frames (1,285 rows)
-    stays whole. Reference: the same module unblocked on the same input."""
-    mlp = _clip_l_mlp()
-    x = torch.randn(frames, 257, 1024, dtype=torch.bfloat16)
+def _qwen2_mlp() -> nn.Module:
+    """Qwen2.5-1.5B's MLP at its real widths (1,536 -> 8,960 SiLU x up -> 1,536), bf16, prepared as the LM is."""
+    from transformers import Qwen2Config
+    from transformers.models.qwen2.modeling_qwen2 import Qwen2MLP
+
+    torch.manual_seed(0)
+    mlp = Qwen2MLP(Qwen2Config(hidden_size=1536, intermediate_size=8960)).to(torch.bfloat16).eval()
+    stream_linears(mlp)
+    return mlp
+
+
+@pytest.mark.parametrize(("prompts", "blocks"), [(8, [1020, 1020]), (5, [1275]), (12, [1020, 1020, 1020])])
+def test_mlp_row_blocks_give_the_whole_inputs_values(prompts: int, blocks: list[int]) -> None:
+    """The LM's MLP over a prefill of 8 prompts x 255 tokens runs as two blocks of 1,020 rows; 5 prompts (1,275
+    rows) stays whole. Reference: the same module unblocked on the same input."""
+    mlp = _qwen2_mlp()
+    x = torch.randn(prompts, 255, 1536, dtype=torch.bfloat16)
     with torch.no_grad():
         expected = mlp(x)
         assert block_mlps(mlp) == 1 and isinstance(mlp, RowBlocks)
         seen: list[int] = []
-        mlp.fc1.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel() // 1024))
+        mlp.gate_proj.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel() // 1536))
         got = mlp(x)
     assert seen == blocks and got.shape == expected.shape and got.is_contiguous()
     # each row is computed by the same operations (bit for bit on this project's machine); elsewhere oneDNN may
@@ -222,14 +233,20 @@ def test_mlp_row_blocks_give_the_whole_inputs_values(frames: int, blocks: list[i
     torch.testing.assert_close(got, expected, rtol=2 ** -7, atol=2 ** -7)
 
 
-def test_mlp_row_blocks_keep_gradients_and_the_state_dict() -> None:
+def test_clips_mlp_stays_whole() -> None:
+    """CLIP's MLP, its quick-GELU folded into the first product, runs whole (faster than in blocks since)."""
     mlp = _clip_l_mlp()
+    assert block_mlps(mlp) == 0 and not isinstance(mlp, RowBlocks)
+
+
+def test_mlp_row_blocks_keep_gradients_and_the_state_dict() -> None:
+    mlp = _qwen2_mlp()
     before = copy.deepcopy(mlp.state_dict())
     block_mlps(mlp)
     assert list(mlp.state_dict()) == list(before) and all(torch.equal(before[k], v) for k, v in
                                                           mlp.state_dict().items())
     seen: list[int] = []
-    mlp.fc1.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel() // 1024))
-    x = torch.randn(2056, 1024, dtype=torch.bfloat16, requires_grad=True)
+    mlp.gate_proj.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel() // 1536))
+    x = torch.randn(2040, 1536, dtype=torch.bfloat16, requires_grad=True)
     mlp(x).float().sum().backward()
-    assert seen == [2056] and x.grad is not None  # with gradients: the whole input, the module's own forward
+    assert seen == [2040] and x.grad is not None  # with gradients: the whole input, the module's own forward
