@@ -47,10 +47,10 @@ STREAM_MAX_ROWS = 16
 
 # MLPs run in row blocks of about this many rows (1,024-2,047 rows a block; whole below 1,536). Chosen on
 # CLIP-L's MLP when its quick-GELU was three passes over the hidden tensor (over 2,056 rows 1.6x faster in blocks
-# of 1,024 than whole, the same from 512 to 1,024, slower from 256 down); the LM's batch-8 prefill is 1.01-1.20x
+# of 1,024 than whole, the same from 512 to 1,024, slower from 256 down); the LM's batch-8 prefill is 0.99-1.27x
 # faster in blocks (benchmarks/infer_latency.py times it both ways). Left whole: CLIP-L's MLP since its
-# quick-GELU runs in the first product's epilogue (whole 1.04-1.10x faster at one clip, 0.96-1.10x at 8, over
-# five runs alternating in one process), HuBERT-L's (its erf GELU fused likewise: 1.00x) and Swin's narrow ones
+# quick-GELU runs in the first product's epilogue (whole 1.02-1.10x faster at one clip, 0.96-1.11x at 8, over
+# seven runs alternating in one process), HuBERT-L's (its erf GELU fused likewise: 1.00x) and Swin's narrow ones
 # (128-1,024 wide, slower in blocks).
 MLP_BLOCK_ROWS = 1024
 # The MLP modules run in blocks, by class name (transformers' Qwen2 MLP: each row independent).
