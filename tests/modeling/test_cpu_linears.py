@@ -1,9 +1,9 @@
 """The CPU fast paths give the original modules' values. The decoding Linears (``W @ x.T``, one row
 ``torch.mv``) against ``torch.nn.functional.linear`` on the same parameters, in float32 and bfloat16, with and
-without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (nn.Linear's own
-path); a Qwen2 LM's grouped projections (q/k/v and gate/up as one product) against the same LM's separate ones;
-the LM's MLP in row blocks against the same MLP run on the whole input; CLIP's MLP with its quick-GELU folded into a
-swish against transformers' own module."""
+without a bias, at the row counts a decoding step has (1 row per answer) and past the threshold (a prefill's:
+one oneDNN product); a Qwen2 LM's grouped projections (q/k/v and gate/up as one product) against the same LM's
+separate ones; the LM's MLP in row blocks against the same MLP run on the whole input; CLIP's MLP with its
+quick-GELU folded into a swish against transformers' own module."""
 
 from __future__ import annotations
 
@@ -45,6 +45,30 @@ def test_streaming_linear_equals_nn_linear(dtype: torch.dtype, bias: bool, shape
     # float32: the same sums in another order; bfloat16: float32 sums rounded once, so at most one bf16 step
     tolerance = 1e-5 if dtype == torch.float32 else 2 ** -7
     assert torch.allclose(got.float(), expected.float(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch without oneDNN")
+def test_a_prefills_rows_are_one_onednn_product() -> None:
+    """More rows than a decoding step's (a prefill) go to oneDNN with the bias fused, as the towers' Linears."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    linear = nn.Linear(96, 200).to(torch.bfloat16)
+    linear.__class__ = StreamingLinear
+    for rows, expected in ((STREAM_MAX_ROWS + 1, "mkldnn._linear_pointwise.default"), (1, "aten.addmv.default")):
+        x = torch.randn(rows, 96, dtype=torch.bfloat16)
+        with torch.no_grad(), Ops() as ops:
+            linear(x)
+        products = [n for n in ops.names if n.split(".")[1] in ("_linear_pointwise", "addmv", "addmm", "mm", "mv")]
+        assert products == [expected], rows
 
 
 def test_gradients_take_nn_linears_path() -> None:
