@@ -93,6 +93,7 @@ from emox_core.modeling.cpu_linears import (
     RowBlocks,
     StreamingLinear,
     SwishLinear,
+    row_blocked,
 )
 from emox_core.modeling.kv_cache import InPlaceLayer, in_place_cache
 from emox_core.samples import sample_to_example
@@ -361,7 +362,7 @@ def blocked_clip_mlps(model: Any) -> Any:
     """CLIP-L's MLPs in row blocks (``cpu_linears.RowBlocks``, as before its quick-GELU moved into the first
     product), then back."""
     mlps = [m for m in model.vision_tower.modules() if type(m).__name__ == "CLIPMLP"]
-    return _classes_swapped([(m, type(f"RowBlocked{type(m).__name__}", (RowBlocks, type(m)), {})) for m in mlps])
+    return _classes_swapped([(m, row_blocked(type(m))) for m in mlps])
 
 
 def whole_mlps(model: Any) -> Any:

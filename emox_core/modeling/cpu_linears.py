@@ -24,8 +24,8 @@ path they do not cover (another device, gradients, other dtypes) are the origina
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
 
 import torch
 from torch import nn
@@ -57,6 +57,7 @@ MLP_BLOCK_ROWS = 1024
 _BLOCKED_MLPS = frozenset({"Qwen2MLP"})
 
 
+@functools.cache
 def _has_onednn() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
@@ -292,18 +293,17 @@ class RowBlocks:
         return out.view(*x.shape[:-1], out.shape[-1])
 
 
-_ROW_BLOCKED: dict[type, type] = {}
+@functools.cache
+def row_blocked(cls: type) -> type:
+    """``cls`` with :class:`RowBlocks` mixed in first (one class per MLP class)."""
+    return type(f"RowBlocked{cls.__name__}", (RowBlocks, cls), {})
 
 
 def block_mlps(model: nn.Module) -> int:
-    """Make the Qwen2 MLPs in ``model`` run in row blocks (:class:`RowBlocks`, the same class
-    with the mixin first); returns how many."""
+    """Make the Qwen2 MLPs in ``model`` run in row blocks (:func:`row_blocked`); returns how many."""
     count = 0
     for module in model.modules():
-        cls: Any = type(module)
-        if cls.__name__ in _BLOCKED_MLPS:
-            if cls not in _ROW_BLOCKED:
-                _ROW_BLOCKED[cls] = type(f"RowBlocked{cls.__name__}", (RowBlocks, cls), {})
-            module.__class__ = _ROW_BLOCKED[cls]
+        if type(module).__name__ in _BLOCKED_MLPS:
+            module.__class__ = row_blocked(type(module))
             count += 1
     return count

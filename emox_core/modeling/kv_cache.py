@@ -54,10 +54,8 @@ class InPlaceLayer(DynamicLayer):
         if self.keys.numel() and (self.keys.data_ptr() != keys.data_ptr()
                                   or self.values.data_ptr() != values.data_ptr()):
             return False
-        return (end <= keys.shape[-2] and keys.shape[:-2] == key_states.shape[:-2]
-                and values.shape[:-2] == value_states.shape[:-2] and keys.shape[-1] == key_states.shape[-1]
-                and values.shape[-1] == value_states.shape[-1] and keys.dtype == key_states.dtype
-                and keys.device == key_states.device)
+        return (end <= keys.shape[-2] and _layout(keys) == _layout(key_states)
+                and _layout(values) == _layout(value_states))
 
     def _new_buffers(self, key_states: torch.Tensor, value_states: torch.Tensor, filled: int, end: int
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,6 +72,11 @@ class InPlaceLayer(DynamicLayer):
     def reset(self) -> None:
         self._buffers = None
         super().reset()
+
+
+def _layout(states: torch.Tensor) -> tuple[Any, ...]:
+    """Everything of a (batch, heads, positions, dim) tensor but its positions."""
+    return states.shape[:-2], states.shape[-1], states.dtype, states.device
 
 
 def in_place_cache(config: Any, reserve: int = 0) -> DynamicCache:
