@@ -46,7 +46,9 @@ under :data:`CONTENDED` of the best (another load shared the CPUs: the run is no
   HuBERT-L with its feature extractor writing every output to a fresh tensor instead of passes of a few
   segments through reused buffers, the prefill and decoding steps with each q/k/v and gate/up projection
   its own product, and with the KV cache appended by ``torch.cat`` (transformers' ``DynamicCache``) instead of
-  written in place (``emox_core.modeling.kv_cache``, what ``generate`` decodes into), each alternating with
+  written in place (``emox_core.modeling.kv_cache``, what ``generate`` decodes into), and (batch B) with each
+  decoding product's columns turned to rows by torch's 2-D transposed copy instead of ``cpu_linears.as_rows``,
+  each alternating with
   the prepared model, so what each of these gains is a ratio of one run (for these pairs: the median of each
   pair's ratio).
 
@@ -87,7 +89,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from emox_core.cpu_wait import CPU_WAITS, cpu_wait_environment, describe_cpu_wait
 from emox_core.inference import GenerationSettings, clip_sample, extract_media, predict_clip, predict_samples
 from emox_core.media.synthesize import synthetic_clip
-from emox_core.modeling import encoders
+from emox_core.modeling import cpu_linears, encoders
 from emox_core.modeling.cpu_linears import (
     MLP_BLOCK_ROWS,
     GroupedLinear,
@@ -366,6 +368,18 @@ def concatenated_cache() -> Iterator[None]:
         InPlaceLayer.update = own  # type: ignore[method-assign]
 
 
+@contextmanager
+def transposed_copies() -> Iterator[None]:
+    """A decoding step's products turned from columns to rows by torch's 2-D transposed copy
+    (``.t().contiguous()``, before ``cpu_linears.as_rows``), then back."""
+    own = cpu_linears.as_rows
+    cpu_linears.as_rows = lambda columns: columns.t().contiguous()
+    try:
+        yield
+    finally:
+        cpu_linears.as_rows = own
+
+
 def blocked_clip_mlps(model: Any) -> Any:
     """CLIP-L's MLPs in row blocks (``cpu_linears.RowBlocks``, as before its quick-GELU moved into the first
     product), then back."""
@@ -508,6 +522,10 @@ def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
         pairs.append((f"LM prefill + {tokens - 1} decoding steps with the KV cache appended by torch.cat "
                       "(transformers' DynamicCache)", *alternating(
                           clock.repeat, lambda: decode_steps(lm, prefill(), mask, tokens), concatenated_cache)))
+        if size > 1:  # one answer's products are matrix-vector products: no columns
+            pairs.append((f"LM prefill + {tokens - 1} decoding steps with each product's columns turned to rows by "
+                          "torch's 2-D transposed copy", *alternating(
+                              clock.repeat, lambda: decode_steps(lm, prefill(), mask, tokens), transposed_copies)))
         steps, plain_steps = [], []
         for _ in range(clock.repeat):  # prepared and nn.Linear alternate: their ratio is free of the host's drift
             clock.sample()

@@ -23,6 +23,7 @@ from emox_core.modeling.cpu_linears import (
     RowBlocks,
     StreamingLinear,
     SwishLinear,
+    as_rows,
     block_mlps,
     fuse_linears,
     group_projections,
@@ -45,6 +46,17 @@ def test_streaming_linear_equals_nn_linear(dtype: torch.dtype, bias: bool, shape
     # float32: the same sums in another order; bfloat16: float32 sums rounded once, so at most one bf16 step
     tolerance = 1e-5 if dtype == torch.float32 else 2 ** -7
     assert torch.allclose(got.float(), expected.float(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(17920, 8), (200, 16), (7, 2), (1, 3), (4, 1)])
+def test_columns_turn_into_rows_unchanged(dtype: torch.dtype, shape: tuple[int, int]) -> None:
+    """A decoding step's products come out as columns (out_features, rows); as_rows copies them to the rows
+    the layer expects, as the 2-D transpose would, only by another copy loop."""
+    columns = torch.randn(*shape).to(dtype)
+    rows = as_rows(columns)
+    assert rows.is_contiguous() and rows.dtype == dtype
+    assert torch.equal(rows, columns.t().contiguous())
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch without oneDNN")
