@@ -48,9 +48,8 @@ under :data:`CONTENDED` of the best (another load shared the CPUs: the run is no
   its own product, and with the KV cache appended by ``torch.cat`` (transformers' ``DynamicCache``) instead of
   written in place (``emox_core.modeling.kv_cache``, what ``generate`` decodes into), and (batch B) with each
   decoding product's columns turned to rows by torch's 2-D transposed copy instead of ``cpu_linears.as_rows``,
-  each alternating with
-  the prepared model, so what each of these gains is a ratio of one run (for these pairs: the median of each
-  pair's ratio).
+  each alternating with the prepared model, so what each of these gains is a ratio of one run (for these
+  pairs: the median of each pair's ratio).
 
     python benchmarks/infer_latency.py [--tokens 32] [--batch 8] [--repeat 3] [--threads N] [--cpu-wait spin]
 
