@@ -163,18 +163,24 @@ class StreamingLinear(OneDNNLinear):
 
 def streamed_product(flat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear(flat, weight, bias)`` for a few rows as ``W @ x.T`` (one row: ``torch.mv``), contiguous."""
+    return streamed_products(flat, weight, bias, [weight.shape[0]])[0]
+
+
+def streamed_products(flat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      sizes: list[int]) -> list[torch.Tensor]:
+    """:func:`streamed_product`'s output split into consecutive groups of ``sizes`` output features, each
+    contiguous (rows, size). One row: slices of the ``torch.mv`` row, contiguous already. More: each group's
+    columns of ``W @ x.T`` are contiguous rows of it, turned to rows by one copy each (:func:`as_rows`)."""
     if flat.shape[0] == 1:
-        return _one_row(flat, weight, bias)
-    return as_rows(_columns(flat, weight, bias))
+        row = torch.mv(weight, flat[0]) if bias is None else torch.addmv(bias, weight, flat[0])
+        return _split(row[None], sizes, -1)
+    columns = torch.mm(weight, flat.t()) if bias is None else torch.addmm(bias[:, None], weight, flat.t())
+    return [as_rows(part) for part in _split(columns, sizes, 0)]
 
 
-def _one_row(flat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return (torch.mv(weight, flat[0]) if bias is None else torch.addmv(bias, weight, flat[0]))[None]
-
-
-def _columns(flat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``W @ x.T`` (+ bias): the outputs of a few rows as columns, (out_features, rows), contiguous."""
-    return torch.mm(weight, flat.t()) if bias is None else torch.addmm(bias[:, None], weight, flat.t())
+def _split(product: torch.Tensor, sizes: list[int], dim: int) -> list[torch.Tensor]:
+    # a lone Linear's product is its output: torch's split costs some 4.5 us a call, 57 calls a decoding step
+    return [product] if len(sizes) == 1 else list(product.split(sizes, dim=dim))
 
 
 def as_rows(columns: torch.Tensor) -> torch.Tensor:
@@ -238,12 +244,8 @@ class ProjectionGroup:
     def compute(self, x: torch.Tensor, rows: int) -> list[torch.Tensor]:
         """All members' outputs for ``x`` from one product; the members after the first collect theirs with
         :meth:`handed`, when called with the same tensor."""
-        flat = x.reshape(rows, x.shape[-1])
-        if rows == 1:  # one row: each member's slice of it is contiguous already
-            parts = list(_one_row(flat, self.weight, self.bias).split(self._sizes, dim=-1))
-        else:  # each member's columns are contiguous rows of the product's: one transpose each, no copy before
-            parts = [as_rows(part) for part in _columns(flat, self.weight, self.bias).split(self._sizes)]
-        parts = [part.view(*x.shape[:-1], part.shape[-1]) for part in parts]
+        parts = [part.view(*x.shape[:-1], part.shape[-1]) for part in streamed_products(
+            x.reshape(rows, x.shape[-1]), self.weight, self.bias, self._sizes)]
         self._handed = (x, dict(enumerate(parts[1:], start=1)))
         return parts
 
