@@ -22,7 +22,10 @@ kernels need at the stage's own shapes. ``time / kernels`` is what the stage add
 activations, copies, Python, and weights and activations that are not in the caches as they are in a
 kernel's repeated run); ``kernels / floor`` is how far torch's kernels at these shapes are from the 4096^3
 product the floor is measured with, which no orchestration can recover. A second table splits the kernels
-alone by kind, matrix products (convolutions included) and attention, each with the rate it reaches.
+alone by kind, matrix products (convolutions included) and attention, each with the rate it reaches. For each
+batch size the kernels of every stage and of the decoding steps (timed in place, below) are also summed against
+the end-to-end floor: ``heavy kernels alone / floor`` is the end-to-end ratio an answer would have if nothing but
+torch's kernels took time, the part of the gap only faster kernels can close.
 
 The machine's rates are sampled just before every timed run (:class:`Clock`), each sample the best of torch's
 kernels for it: a 4096^3 bf16 matrix product (``torch.mm`` or ``F.linear``) and bf16 matrix-vector products
@@ -474,6 +477,12 @@ class Section:
     def step_floor(self, machine: Machine) -> float:
         return self.lm_bytes / machine.stream_bytes
 
+    def kernel_seconds(self, batches: int, steps: int) -> float:
+        """Seconds of the heavy kernels alone for ``batches`` batches and ``steps`` decoding steps: each compute
+        stage's run alone, a step's products and attention timed in place. What torch's kernels take before
+        anything else runs: the part of the gap to the floor that only faster kernels can close."""
+        return sum(row.kernels or 0.0 for row in self.rows) * self.size * batches + steps * self.step_heavy
+
 
 def stage_rows(model: Any, processor: Any, clips: list[Path], clock: Clock, tokens: int, title: str) -> Section:
     """Every stage of answering ``clips`` in one batch, each run alone; per clip."""
@@ -595,6 +604,18 @@ def print_section(section: Section, machine: Machine, tokens: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- parts
+def kernels_bound(kernels: float, floor: float, total: float) -> float | None:
+    """The heavy kernels alone / the floor, or None when they took longer than the whole they are part of (the
+    host was slower while they re-ran than during the end-to-end runs: no bound)."""
+    return None if kernels > total else kernels / floor
+
+
+def kernels_line(kernels: float, floor: float, total: float, what: str) -> str:
+    rest = ("more than the whole: the host was slower while they re-ran" if kernels > total
+            else f"the rest {total - kernels:.2f} s")
+    return f"the heavy kernels alone ({what}): {kernels:.2f} s, {kernels / floor:.2f} of the floor; {rest}"
+
+
 def batch_one(model: Any, processor: Any, clip: Path, clock: Clock, tokens: int) -> tuple[Section, Callable]:
     """Batch 1: the stages, ``model.generate`` on ready tensors and ``predict_clip`` end to end. Returns the
     section and a function of the machine giving the end-to-end / floor ratio and the lines that report it."""
@@ -610,16 +631,18 @@ def batch_one(model: Any, processor: Any, clip: Path, clock: Clock, tokens: int)
     end_to_end = clock.median(lambda: predict_clip(model, processor, clip, "MER", subtitle=SUBTITLE,
                                                    settings=settings))
 
-    def ratio(machine: Machine) -> tuple[float, list[str]]:
+    def ratio(machine: Machine) -> tuple[float, float | None, list[str]]:
         model_stages = sum(r.seconds for r in section.rows[2:]) + steps * section.step
         compute = section.compute_floor(machine)
         floor = compute + steps * section.step_floor(machine)
-        return end_to_end / floor, [
+        kernels = section.kernel_seconds(1, steps)
+        return end_to_end / floor, kernels_bound(kernels, floor, end_to_end), [
             f"\n{steps + 1} new tokens. model.generate on ready tensors {generate:.2f} s vs the sum of its stages "
             f"{model_stages:.2f} s ({generate / model_stages:.2f}x)",
             f"predict_clip end to end {end_to_end:.2f} s; floor {floor:.2f} s (compute {compute:.2f} s + "
             f"{steps} steps x {section.step_floor(machine) * 1000:.0f} ms); "
-            f"**end to end / floor {end_to_end / floor:.2f}**"]
+            f"**end to end / floor {end_to_end / floor:.2f}**",
+            kernels_line(kernels, floor, end_to_end, f"the stages' and {steps} steps'")]
 
     return section, ratio
 
@@ -643,14 +666,16 @@ def batch_many(model: Any, processor: Any, clips: list[Path], clock: Clock, toke
     counter.handle.remove()
     steps = counter.calls // clock.repeat - 2  # two generate calls per run
 
-    def ratio(machine: Machine) -> tuple[float, list[str]]:
+    def ratio(machine: Machine) -> tuple[float, float | None, list[str]]:
         compute = section.compute_floor(machine)
         floor = (2 * compute + steps * section.step_floor(machine)) / len(clips)
-        return per_clip / floor, [
+        kernels = section.kernel_seconds(2, steps) / len(clips)
+        return per_clip / floor, kernels_bound(kernels, floor, per_clip), [
             f"\npredict_samples over {len(clips)} clips in batches of {size} (media read by a worker into a fresh "
             f"cache): {per_clip:.2f} s per clip; floor {floor:.2f} s per clip (compute {compute / size:.2f} s + "
             f"{steps} steps x {section.step_floor(machine) * 1000:.0f} ms / {len(clips)}); "
-            f"**end to end / floor {per_clip / floor:.2f}**"]
+            f"**end to end / floor {per_clip / floor:.2f}**",
+            kernels_line(kernels, floor, per_clip, f"the stages' and {steps} steps', per clip")]
 
     return section, ratio
 
@@ -689,10 +714,11 @@ def main() -> None:
     print(f"\nmachine while the stages ran ({len(clock.samples)} samples; median, best): bf16 matmul (4096^3) "
           f"{machine.matmul_flops / 1e12:.2f}, {best.matmul_flops / 1e12:.2f} TFLOP/s; bf16 weight streaming "
           f"(16 x 128 MiB) {machine.stream_bytes / 1e9:.1f}, {best.stream_bytes / 1e9:.1f} GB/s")
-    ratios = []
+    ratios, bounds = [], []
     for section, ratio in parts:
-        value, lines = ratio(machine)
+        value, bound, lines = ratio(machine)
         ratios.append(value)
+        bounds.append(bound)
         section.lines += lines
         print_section(section, machine, args.tokens)
     probe = clock.probe_bytes / 1e9
@@ -701,6 +727,9 @@ def main() -> None:
     strict = [ratio(best)[0] for _, ratio in parts]
     print(f"end-to-end / floor at the best rates sampled: {strict[0]:.2f} (batch 1), {strict[1]:.2f} "
           f"(batch {args.batch})")
+    shown = ["-" if bound is None else f"{bound:.2f}" for bound in bounds]
+    print(f"heavy kernels alone / floor: {shown[0]} (batch 1), {shown[1]} (batch {args.batch}): the end-to-end ratio "
+          "if nothing but torch's kernels took time ('-': their re-runs met a slower host than the answers did)")
     if min(machine.matmul_flops / best.matmul_flops, machine.stream_bytes / best.stream_bytes) < CONTENDED:
         print(f"warning: the machine's median rates were under {CONTENDED:.0%} of its best while the stages ran "
               "(something else shared the CPUs): the ratios are not comparable with a quiet run's")
