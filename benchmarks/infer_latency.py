@@ -611,8 +611,9 @@ def kernels_bound(kernels: float, floor: float, total: float) -> float | None:
 
 
 def kernels_line(kernels: float, floor: float, total: float, what: str) -> str:
-    rest = ("more than the whole: the host was slower while they re-ran" if kernels > total
-            else f"the rest {total - kernels:.2f} s")
+    """The heavy kernels' seconds, against the floor and against the ``total`` they are part of."""
+    rest = ("more than the whole: the host was slower while they re-ran"
+            if kernels_bound(kernels, floor, total) is None else f"the rest {total - kernels:.2f} s")
     return f"the heavy kernels alone ({what}): {kernels:.2f} s, {kernels / floor:.2f} of the floor; {rest}"
 
 
